@@ -1,0 +1,44 @@
+# Two commands: `make run` (the demo on local services) and `make test` (the whole suite).
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# The test stack uses its own ports and state folder, so tests can run beside `make run`.
+TEST_ENV := NEWSWATCH_STATE_DIR=$(CURDIR)/.state/test NEWSWATCH_ES_URL=http://127.0.0.1:9250 \
+            NEWSWATCH_SMTP_PORT=8125 NEWSWATCH_FEED_PORT=8865 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+.PHONY: install run test lint stack-down bench lock
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PY) >/dev/null || { echo "newswatch needs Python 3.11 ($(PY)) on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/newswatch run
+
+test: install
+	@set -o pipefail; $(TEST_ENV) $(BIN)/newswatch stack up --services elasticsearch,smtp; \
+	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(TEST_ENV) $(BIN)/newswatch stack down; exit $$rc
+
+lint: install
+	$(BIN)/ruff check .
+
+stack-down:
+	-$(BIN)/newswatch stack down
+	-$(TEST_ENV) $(BIN)/newswatch stack down
+
+bench: install
+	@$(TEST_ENV) $(BIN)/newswatch stack up --services elasticsearch; \
+	for b in benchmarks/bench_*.py; do $(TEST_ENV) $(BIN)/python $$b || exit 1; done; \
+	$(TEST_ENV) $(BIN)/newswatch stack down
+
+# Re-pin every dependency after changing pyproject.toml (needs the registry).
+lock:
+	$(BIN)/pip freeze --exclude-editable | grep -v '^newswatch' > constraints.txt
