@@ -1,0 +1,1 @@
+"""On-topic gate and sentence-level motive classification."""
