@@ -63,9 +63,12 @@ class Settings:
     user_agent: str = "newswatch/0.1 (+https://github.com/newswatch/newswatch)"
     allow_private_hosts: bool = False
 
+    sources_path: Path | None = None
+    subscriptions_path: Path | None = None
+
     @property
     def sources_file(self) -> Path:
-        return self.config_dir / "sources.yaml"
+        return self.sources_path or self.config_dir / "sources.yaml"
 
     @property
     def taxonomy_file(self) -> Path:
@@ -77,7 +80,7 @@ class Settings:
 
     @property
     def subscriptions_file(self) -> Path:
-        return self.config_dir / "subscriptions.yaml"
+        return self.subscriptions_path or self.config_dir / "subscriptions.yaml"
 
     def index(self, kind: str) -> str:
         """The alias name of an index kind: ``articles``, ``claims``, ``alerts``, ``feeds``."""
@@ -116,4 +119,6 @@ def load_settings() -> Settings:
         state_dir=Path(_env("STATE_DIR", str(DEFAULT_STATE_DIR)) or DEFAULT_STATE_DIR),
         kibana_url=_env("KIBANA_URL", "http://127.0.0.1:5601") or "",
         allow_private_hosts=_env_bool("ALLOW_PRIVATE_HOSTS", False),
+        sources_path=Path(p) if (p := _env("SOURCES_FILE")) else None,
+        subscriptions_path=Path(p) if (p := _env("SUBSCRIPTIONS_FILE")) else None,
     )
