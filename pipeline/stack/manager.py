@@ -97,20 +97,37 @@ def up(settings: Settings, services: list[str]) -> list[ServiceStatus]:
 
 
 def down(settings: Settings, services: list[str] | None = None) -> list[str]:
-    """Stop services (all by default) in reverse order; returns the ones that were running."""
-    stopped = []
-    for name in reversed(services or list(SERVICES)):
-        if name == "elasticsearch":
-            was = es_node.stop(es_config(settings))
-        elif name == "airflow":
-            from pipeline.stack import airflow as airflow_stack
+    """Stop services (all by default) in reverse order; returns the ones that were running.
 
-            was = airflow_stack.stop(settings)
-        else:
-            was = _stop_python_service(name, settings)
+    Every service gets its stop attempt even when an earlier one fails; failures are raised
+    together at the end so nothing is left running silently.
+    """
+    stopped: list[str] = []
+    failures: list[str] = []
+    for name in reversed(services or list(SERVICES)):
+        try:
+            if name == "elasticsearch":
+                was = es_node.stop(es_config(settings))
+            elif name == "airflow":
+                was = _stop_airflow(settings)
+            else:
+                was = _stop_python_service(name, settings)
+        except (OSError, SetupError) as exc:
+            failures.append(f"{name}: {exc}")
+            continue
         if was:
             stopped.append(name)
+    if failures:
+        raise SetupError("could not stop: " + "; ".join(failures))
     return stopped
+
+
+def _stop_airflow(settings: Settings) -> bool:
+    try:
+        from pipeline.stack import airflow as airflow_stack
+    except ImportError:
+        return False
+    return airflow_stack.stop(settings)
 
 
 def status(settings: Settings) -> list[ServiceStatus]:
