@@ -9,9 +9,12 @@ core field types (no ``flattened``, ``unsigned_long`` or painless-based updates)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.errors import ConfigError, ServiceError
+from pipeline.es.client import mapped_errors
 from pipeline.settings import Settings
 
 EMBEDDING_DIMS = 384
@@ -41,6 +44,14 @@ class IndexSpec:
     def index_name(self, settings: Settings, version: int | None = None) -> str:
         return f"{settings.index(self.kind)}-v{version or self.version}"
 
+    def mappings(self) -> dict[str, Any]:
+        return {
+            "dynamic": "strict" if not self.dynamic_templates else True,
+            "dynamic_templates": self.dynamic_templates,
+            "_meta": {"newswatch_kind": self.kind, "newswatch_version": self.version},
+            "properties": self.properties,
+        }
+
     def template_body(self, settings: Settings) -> dict[str, Any]:
         return {
             "index_patterns": [f"{settings.index(self.kind)}-v*"],
@@ -48,12 +59,7 @@ class IndexSpec:
             "template": {
                 "settings": {"number_of_shards": self.shards, "number_of_replicas": 0,
                              "refresh_interval": "1s"},
-                "mappings": {
-                    "dynamic": "strict" if not self.dynamic_templates else True,
-                    "dynamic_templates": self.dynamic_templates,
-                    "_meta": {"newswatch_kind": self.kind, "newswatch_version": self.version},
-                    "properties": self.properties,
-                },
+                "mappings": self.mappings(),
             },
             "_meta": {"newswatch_version": self.version},
         }
@@ -69,9 +75,15 @@ ARTICLES = IndexSpec("articles", 1, {
     "extraction": KW, "paywalled": BOOL, "content_hash": KW, "simhash": KW,
     "duplicate_of": KW, "status": KW, "error": TEXT,
     "on_topic": BOOL, "topic_score": FLOAT, "language_supported": BOOL,
-    "motives": KW, "motive_scores": {"type": "object", "dynamic": True},
+    # Motive ids contain dots (``military_technology.naval``): without ``subobjects: false``
+    # Elasticsearch would read that key as a path under the float ``military_technology``.
+    "motives": KW, "motive_scores": {"type": "object", "dynamic": True, "subobjects": False},
     "evidence": EVIDENCE, "classifier_version": KW, "classified_at": DATE,
+    "sentence_count": INT,
     "claims_extracted": BOOL,
+    # ingestion: every link and (source|guid) seen for this story, for exact dedup across polls
+    "links": KW, "guid_keys": KW, "outlet": KW, "page_url": KW, "language_confidence": FLOAT,
+    "minhash_bands": KW,
 }, [SCORES_AS_FLOAT])
 
 FIGURE = {"type": "nested", "properties": {
@@ -80,24 +92,27 @@ FIGURE = {"type": "nested", "properties": {
 }}
 
 CLAIMS = IndexSpec("claims", 1, {
-    "id": KW, "article_id": KW, "source_id": KW, "source_name": KW, "outlet": KW,
-    "url": KW, "title": TEXT_KW, "text": TEXT_KW, "position": INT,
-    "first_seen": DATE, "published": DATE, "language": KW,
-    "motives": KW, "motive_scores": {"type": "object", "dynamic": True}, "score": FLOAT,
+    "id": KW, "article_id": KW, "source_id": KW, "source_name": KW, "outlet": KW, "outlets": KW,
+    "url": KW, "title": TEXT_KW, "text": TEXT_KW, "position": INT, "on_topic": BOOL,
+    "first_seen": DATE, "published": DATE, "language": KW, "extracted_at": DATE,
+    # subobjects: false, so "military_technology" and "military_technology.space" are both leaves.
+    "motives": KW, "motive_scores": {"type": "object", "dynamic": True, "subobjects": False}, "score": FLOAT,
     "attribution": {"properties": {"speaker": KW, "organisation": KW, "kind": KW, "text": TEXT}},
     "figures": FIGURE, "has_figures": BOOL, "hedged": BOOL, "hedges": KW,
     "embedding": {"type": "dense_vector", "dims": EMBEDDING_DIMS, "index": True,
                   "similarity": "cosine"},
-    "cluster_id": KW, "novelty": KW, "duplicate_of_article": KW, "syndicated": BOOL,
+    "cluster_id": KW, "novelty": KW, "similarity": FLOAT, "duplicate_of_article": KW, "syndicated": BOOL,
     "corroborating_outlets": KW, "independent_outlets": INT, "novelty_checked": BOOL,
+    "novelty_checked_at": DATE,
 }, [SCORES_AS_FLOAT])
 
 ALERTS = IndexSpec("alerts", 1, {
-    "id": KW, "event": KW, "cluster_id": KW, "claim_id": KW, "article_id": KW,
-    "subscription_id": KW, "recipients": KW, "mode": KW, "digest_date": KW,
+    "id": KW, "kind": KW, "event": KW, "event_id": KW, "cluster_id": KW, "claim_id": KW,
+    "article_id": KW, "subscription_id": KW, "recipients": KW, "mode": KW, "digest_date": KW,
     "motives": KW, "claim_text": TEXT, "status": KW, "attempts": INT,
-    "created": DATE, "updated": DATE, "sent_at": DATE, "last_error": TEXT,
-    "message_id": KW, "thread_root": KW, "subject": TEXT_KW,
+    "created": DATE, "updated": DATE, "sent_at": DATE, "last_error": TEXT, "smtp_response": TEXT,
+    "message_id": KW, "thread_root": KW, "references": KW, "subject": TEXT_KW,
+    "payload": {"type": "object", "enabled": False},
 })
 
 FEEDS = IndexSpec("feeds", 1, {
@@ -107,12 +122,17 @@ FEEDS = IndexSpec("feeds", 1, {
     "last_status": KW, "http_status": INT, "consecutive_failures": INT, "next_poll": DATE,
     "disabled": BOOL, "disabled_reason": TEXT, "bozo": BOOL, "bozo_message": TEXT,
     "entries": INT, "new_articles": INT, "poll_ms": FLOAT,
+    "outlet": KW, "error_kind": KW, "final_url": KW, "warnings": TEXT, "poll_minutes": FLOAT,
 })
 
 CLUSTERS = IndexSpec("clusters", 1, {
     "id": KW, "representative_claim_id": KW, "text": TEXT_KW, "motives": KW,
-    "first_seen": DATE, "last_seen": DATE, "outlets": KW, "independent_outlets": INT,
-    "claim_count": INT, "figures": FIGURE, "updates": INT, "thread_message_id": KW,
+    "first_seen": DATE, "last_seen": DATE, "updated": DATE, "outlets": KW,
+    "independent_outlet_ids": KW, "syndicated_outlets": KW, "independent_outlets": INT,
+    "claim_count": INT, "claim_ids": KW, "claim_events": KW, "text_keys": KW,
+    "figures": FIGURE, "figure_keys": KW,
+    "previous_figures": FIGURE, "updates": INT, "last_event": KW, "last_claim_id": KW,
+    "attribution_kinds": KW, "article_ids": KW, "urls": KW, "thread_message_id": KW,
     "embedding": {"type": "dense_vector", "dims": EMBEDDING_DIMS, "index": True,
                   "similarity": "cosine"},
 })
@@ -120,24 +140,63 @@ CLUSTERS = IndexSpec("clusters", 1, {
 INDEX_SPECS: dict[str, IndexSpec] = {s.kind: s for s in (ARTICLES, CLAIMS, ALERTS, FEEDS, CLUSTERS)}
 
 
-def ensure_indices(es: Any, settings: Settings, kinds: list[str] | None = None) -> dict[str, str]:
+def version_of_index(index: str, mapping_meta: dict[str, Any] | None = None) -> int | None:
+    """The schema version of a concrete index: its mapping ``_meta``, else its ``-vN`` suffix."""
+    if mapping_meta and isinstance(mapping_meta.get("newswatch_version"), int):
+        return int(mapping_meta["newswatch_version"])
+    match = re.search(r"-v(\d+)$", index)
+    return int(match.group(1)) if match else None
+
+
+def alias_target(es: Any, alias: str) -> str | None:
+    """The concrete index an alias writes to, or None when the alias does not exist.
+
+    With several indices behind the alias, the one flagged ``is_write_index`` wins; without a
+    flag the alias is ambiguous and a ``ServiceError`` says so rather than guessing.
+    """
+    found = es.options(ignore_status=404).indices.get_alias(name=alias)
+    indices = {name: body for name, body in dict(found).items() if isinstance(body, dict)
+               and alias in body.get("aliases", {})}
+    if not indices:
+        return None
+    if len(indices) == 1:
+        return next(iter(indices))
+    writers = [n for n, b in indices.items() if b["aliases"][alias].get("is_write_index")]
+    if len(writers) != 1:
+        raise ServiceError(f"alias {alias} points to {sorted(indices)} with no single write index")
+    return writers[0]
+
+
+def ensure_indices(es: Any, settings: Settings, kinds: list[str] | None = None,
+                   specs: dict[str, IndexSpec] | None = None) -> dict[str, str]:
     """Put the templates and create any missing index + alias. Returns alias -> concrete index.
 
-    Idempotent. A version change of an existing alias is left to ``migrate`` (see
-    ``pipeline.es.migrate``), which reindexes; this function never drops data.
+    Idempotent and safe when two processes race (an index created meanwhile is not an error).
+    A version change of an existing alias is left to ``migrate`` (see ``pipeline.es.migrate``),
+    which reindexes; this function never drops data.
     """
+    specs = specs or INDEX_SPECS
     out: dict[str, str] = {}
-    for kind in kinds or list(INDEX_SPECS):
-        spec = INDEX_SPECS[kind]
+    for kind in kinds or list(specs):
+        if kind not in specs:
+            raise ConfigError(f"unknown index kind {kind!r}; known: {', '.join(specs)}")
+        spec = specs[kind]
         alias = spec.alias(settings)
-        es.indices.put_index_template(name=alias, body=spec.template_body(settings))
-        if es.indices.exists_alias(name=alias):
-            out[alias] = next(iter(es.indices.get_alias(name=alias)))
-            continue
-        index = spec.index_name(settings)
-        if not es.indices.exists(index=index):
-            es.indices.create(index=index, aliases={alias: {"is_write_index": True}})
-        else:
-            es.indices.put_alias(index=index, name=alias, is_write_index=True)
+        with mapped_errors(f"ensure index {alias}"):
+            es.indices.put_index_template(name=alias, body=spec.template_body(settings))
+            current = alias_target(es, alias)
+            if current is not None:
+                out[alias] = current
+                continue
+            if es.indices.exists(index=alias):
+                raise ServiceError(f"{alias} is a concrete index, not an alias: move its documents "
+                                   f"into {spec.index_name(settings)} and delete it first")
+            index = spec.index_name(settings)
+            resp = es.options(ignore_status=400).indices.create(
+                index=index, aliases={alias: {"is_write_index": True}})
+            if "error" in resp and resp["error"].get("type") != "resource_already_exists_exception":
+                raise ServiceError(f"could not create {index}: {resp['error'].get('reason')}")
+            if alias_target(es, alias) is None:
+                es.indices.put_alias(index=index, name=alias, is_write_index=True)
         out[alias] = index
     return out

@@ -50,13 +50,19 @@ def read_pid(pid_file: Path) -> int | None:
 
 
 def pid_alive(pid: int) -> bool:
+    """True for a running process; a zombie (exited, not yet reaped) counts as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    # The state letter follows the parenthesised command name, which may itself hold spaces.
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 def stop_pid(pid: int, *, group: bool = False, first: int = signal.SIGTERM,

@@ -1,0 +1,233 @@
+"""Ingestion throughput against bare feedparser, measured in one run.
+
+    .venv/bin/python benchmarks/bench_ingest.py [--feeds 1000] [--items 50]
+
+Generates N local RSS feeds of M items (sample text made of random words, ~2 KB of HTML per item,
+so ~100 KB per feed), serves them from a separate process on 127.0.0.1 (half of the feeds honour
+ETag, half ignore it, like real servers), and measures in this process:
+
+1. first poll: ``ingest_once`` over all feeds into a throwaway index prefix of the Elasticsearch in
+   ``NEWSWATCH_ES_URL``, article-page fetching OFF (the feeds' links point nowhere; page fetching
+   is network-bound and measured by nobody's parser) -> feeds/s;
+2. second poll, nothing changed -> share of feeds answered without parsing (304 or same body
+   hash) and speed-up over the first poll;
+3. bare ``feedparser.parse`` (default options) over the same bytes in this process -> feeds/s,
+   and the ratio first-poll / bare (target >= 0.8);
+4. peak RSS of this process after both polls (target < 500 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def generate(directory: Path, feeds: int, items: int, seed: int = 7) -> None:
+    """Write feed files: sample data, random words, nothing copied from anywhere."""
+    rng = random.Random(seed)
+    vocab = [
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))
+        for _ in range(5000)
+    ]
+    for f in range(feeds):
+        parts = [
+            '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>',
+            f"<title>Sample feed {f}</title><link>http://127.0.0.1/sample/{f}/</link>",
+            "<description>benchmark sample data</description>",
+        ]
+        for i in range(items):
+            paras = "".join("<p>" + " ".join(rng.choices(vocab, k=55)) + ".</p>" for _ in range(5))
+            date = format_datetime(NOW - timedelta(minutes=f * items + i))
+            parts.append(
+                f"<item><title>Sample {f}-{i} {' '.join(rng.choices(vocab, k=6))}</title>"
+                f"<link>http://127.0.0.1:9/sample/{f}/{i}?utm_source=rss</link>"
+                f'<guid isPermaLink="false">sample-{f}-{i}</guid><pubDate>{date}</pubDate>'
+                f"<description><![CDATA[{paras}]]></description></item>"
+            )
+        parts.append("</channel></rss>")
+        (directory / f"feed{f}.xml").write_text("".join(parts), encoding="utf-8")
+
+
+def serve(directory: Path, port_file: Path) -> None:
+    """The feed server (a separate process, so its memory is not counted as ours)."""
+    bodies = {f"/{p.name}": p.read_bytes() for p in directory.glob("*.xml")}
+    etags = {k: '"' + hashlib.sha1(v).hexdigest()[:16] + '"' for k, v in bodies.items()}  # noqa: S324
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802
+            body = bodies.get(self.path)
+            if body is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            honours = int(self.path[5:-4]) % 2 == 0
+            if honours and self.headers.get("If-None-Match") == etags[self.path]:
+                self.send_response(304)
+                self.send_header("ETag", etags[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            if honours:
+                self.send_header("ETag", etags[self.path])
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    port_file.write_text(str(httpd.server_address[1]))
+    httpd.serve_forever()
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--items", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--serve", nargs=2, metavar=("DIR", "PORT_FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(Path(args.serve[0]), Path(args.serve[1]))
+        return 0
+
+    from pipeline.es.client import build_client
+    from pipeline.ingest import ingest_once
+    from pipeline.ingest.sources import Source
+    from pipeline.settings import load_settings
+
+    settings = load_settings()
+    settings = replace(settings, index_prefix=f"bench-{uuid.uuid4().hex[:8]}", allow_private_hosts=True)
+    es = build_client(settings)
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        directory = Path(tmp)
+        t0 = time.perf_counter()
+        generate(directory, args.feeds, args.items)
+        size = sum(p.stat().st_size for p in directory.glob("*.xml"))
+        print(
+            f"generated {args.feeds} feeds x {args.items} items, {size / args.feeds / 1024:.0f} KiB per feed "
+            f"({time.perf_counter() - t0:.1f} s)"
+        )
+        port_file = directory / "port"
+        server = subprocess.Popen([sys.executable, __file__, "--serve", str(directory), str(port_file)])
+        try:
+            for _ in range(200):
+                if port_file.exists() and port_file.read_text():
+                    break
+                time.sleep(0.05)
+            port = int(port_file.read_text())
+            sources = [
+                Source(
+                    id=f"bench-{f}",
+                    name=f"Sample {f}",
+                    url=f"http://127.0.0.1:{port}/feed{f}.xml",
+                    allow_private=True,
+                    fetch_articles=False,
+                    timeout=60,
+                )
+                for f in range(args.feeds)
+            ]
+            print("article-page fetching: OFF (feed text only)")
+            t0 = time.perf_counter()
+            first = ingest_once(
+                settings,
+                es,
+                sources=sources,
+                now=NOW,
+                fetch_articles=False,
+                workers=args.workers,
+                processes=None,  # auto: one worker process per core for this many feeds
+            )
+            t_first = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            second = ingest_once(
+                settings,
+                es,
+                sources=sources,
+                now=NOW + timedelta(hours=1),
+                ignore_schedule=True,
+                fetch_articles=False,
+                workers=args.workers,
+                processes=None,
+            )
+            t_second = time.perf_counter() - t0
+            rss_after = peak_rss_mb()
+            rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        finally:
+            server.terminate()
+            server.wait(10)
+            es.options(ignore_status=404).indices.delete(
+                index=f"{settings.index_prefix}-*", expand_wildcards="all"
+            )
+            for t in es.indices.get_index_template(name=f"{settings.index_prefix}-*").get(
+                "index_templates", []
+            ):
+                es.indices.delete_index_template(name=t["name"])
+
+        import feedparser
+
+        t0 = time.perf_counter()
+        bare_entries = 0
+        for f in range(args.feeds):
+            body = (directory / f"feed{f}.xml").read_bytes()
+            bare_entries += len(feedparser.parse(body).entries)
+        t_bare = time.perf_counter() - t0
+
+    failed = first.sources_failed + second.sources_failed
+    skipped = sum(1 for r in second.feeds if r.status in ("not_modified", "unchanged"))
+    fps_first, fps_second, fps_bare = args.feeds / t_first, args.feeds / t_second, args.feeds / t_bare
+    print(
+        f"first poll : {t_first:7.1f} s  {fps_first:7.1f} feeds/s  entries {first.entries}, "
+        f"new articles {first.new_articles}, failed sources {first.sources_failed}"
+    )
+    print(
+        f"             of which main thread deciding {first.timings.get('decide_s', 0):.1f} s, writer thread "
+        f"in Elasticsearch bulk/merges/states {first.timings.get('write_s', 0):.1f} s (they overlap)"
+    )
+    print(
+        f"second poll: {t_second:7.1f} s  {fps_second:7.1f} feeds/s  answered without parsing "
+        f"{skipped}/{args.feeds} = {100 * skipped / args.feeds:.1f}% "
+        f"(304: {sum(r.status == 'not_modified' for r in second.feeds)}, "
+        f"same body hash: {sum(r.status == 'unchanged' for r in second.feeds)}), new {second.new_articles}"
+    )
+    print(f"bare feedparser.parse: {t_bare:7.1f} s  {fps_bare:7.1f} feeds/s  entries {bare_entries}")
+    print(f"ratio first poll / bare feedparser : {fps_first / fps_bare:.2f}   (target >= 0.8)")
+    print(f"second poll speed-up over first    : {t_first / t_second:.1f}x  (target >= 10x)")
+    print(
+        f"peak RSS after both polls          : {rss_after:.0f} MB   (target < 500 MB); largest child "
+        f"process (feed server or parse worker): {rss_children:.0f} MB"
+    )
+    print(f"cpu count {os.cpu_count()}, workers {args.workers}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The daily digest: per subscriber, the day's new and updated claims per motive, with an inline
+PNG chart of claims per motive over the last 7 days.
+
+Digests go through the same ledger as alerts (one document per subscription and day, created
+with ``op_type=create``), so a re-run of the digest task for a day never sends a second digest and
+a digest that could not be sent is delivered by ``send_pending`` later. The ledger document keeps
+the day's claims and the week's counts, so a later delivery sends what the digest said on its day.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from pipeline.alerts.ledger import alert_id, ensure_missing_indices, iso, message_id
+from pipeline.alerts.mail import build_message, render
+from pipeline.alerts.process import CLAIM_FIELDS, _client, configured_subscriptions, send_pending
+from pipeline.alerts.subscriptions import Subscription
+from pipeline.settings import Settings
+
+__all__ = ["send_digests", "claims_per_motive_chart", "digest_message"]
+
+UNLABELLED = "no motive (deployment news)"
+
+
+def _top_level(motives: list[str]) -> list[str]:
+    tops = [m for m in motives if "." not in m]
+    tops += [m.split(".")[0] for m in motives if "." in m and m.split(".")[0] not in tops]
+    return tops
+
+
+def _motive_order(settings: Settings) -> list[str]:
+    from pipeline.errors import ConfigError
+
+    try:
+        from pipeline.taxonomy import load_taxonomy
+
+        return load_taxonomy(settings.taxonomy_file).top_level
+    except (ConfigError, ImportError, OSError):  # the order is cosmetic: alphabetical will do
+        return []
+
+
+def claims_per_motive_chart(days: list[str], counts: dict[str, list[int]]) -> bytes:
+    """A stacked bar chart (PNG bytes): one bar per day, one colour per motive."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4), dpi=80)
+    try:
+        bottom = [0] * len(days)
+        for motive, values in counts.items():
+            ax.bar([d[5:] for d in days], values, bottom=bottom, label=motive)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+        ax.set_ylabel("new or updated claims")
+        ax.set_title("Claims per motive, last 7 days")
+        if counts:
+            ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        else:
+            ax.text(0.5, 0.5, "no claims in these 7 days", ha="center", va="center", transform=ax.transAxes)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def _week_counts(es: Any, settings: Settings, day: date) -> tuple[list[str], dict[str, list[int]]]:
+    from pipeline.es.client import mapped_errors
+
+    start, end = _day_bounds(day)
+    start -= timedelta(days=6)
+    days = [(start + timedelta(days=i)).date().isoformat() for i in range(7)]
+    with mapped_errors("counting claims per motive"):
+        resp = es.search(index=settings.index("claims"), size=0, query={"bool": {"filter": [
+            {"range": {"first_seen": {"gte": iso(start), "lt": iso(end)}}},
+            {"terms": {"novelty": ["new", "update"]}}]}},
+            aggs={"days": {"date_histogram": {"field": "first_seen", "calendar_interval": "day",
+                                              "min_doc_count": 0, "time_zone": "UTC",
+                                              "extended_bounds": {"min": iso(start),
+                                                                  "max": iso(end - timedelta(seconds=1))}},
+                           "aggs": {"motives": {"terms": {"field": "motives", "size": 50}}}}})
+    counts: dict[str, list[int]] = {}
+    for bucket in resp["aggregations"]["days"]["buckets"]:
+        d = bucket["key_as_string"][:10]
+        if d not in days:
+            continue
+        for mb in bucket["motives"]["buckets"]:
+            if "." in mb["key"]:
+                continue
+            counts.setdefault(mb["key"], [0] * 7)[days.index(d)] += mb["doc_count"]
+    return days, counts
+
+
+def _day_claims(es: Any, settings: Settings, day: date) -> list[dict[str, Any]]:
+    from elasticsearch import helpers
+
+    from pipeline.es.client import mapped_errors
+
+    start, end = _day_bounds(day)
+    with mapped_errors("reading the day's claims"):
+        hits = list(helpers.scan(es, index=settings.index("claims"), query={"query": {"bool": {"filter": [
+            {"range": {"first_seen": {"gte": iso(start), "lt": iso(end)}}},
+            {"terms": {"novelty": ["new", "update"]}}]}}}, _source_includes=list(CLAIM_FIELDS)))
+    return sorted((h["_source"] for h in hits), key=lambda c: (str(c.get("first_seen")), c["id"]))
+
+
+def _sections(claims: list[dict[str, Any]], order: list[str]) -> list[tuple[str, list[dict[str, Any]]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for claim in claims:
+        for motive in _top_level(claim.get("motives") or []) or [UNLABELLED]:
+            groups.setdefault(motive, []).append(claim)
+    rank = {m: i for i, m in enumerate(order)}
+    return sorted(groups.items(), key=lambda kv: (kv[0] == UNLABELLED, rank.get(kv[0], 99), kv[0]))
+
+
+def digest_message(settings: Settings, doc: dict[str, Any], now: datetime) -> Any:
+    """Render a digest ledger document into an email with the chart inline."""
+    p = doc["payload"]
+    cid = f"chart-{doc['id']}@newswatch"
+    week = p["week"]
+    png = claims_per_motive_chart(week["days"], week["counts"])
+    totals = sorted(((m, sum(v)) for m, v in week["counts"].items()), key=lambda x: -x[1])
+    context = {"day": p["day"], "total": len(p["claims"]),
+               "sections": _sections(p["claims"], p.get("motive_order") or []),
+               "week_totals": totals, "subscription": p["subscription"], "chart_cid": cid,
+               "subject": doc["subject"]}
+    return build_message(settings, subject=doc["subject"], recipients=doc["recipients"],
+                         text=render("digest.txt.j2", **context), html=render("digest.html.j2", **context),
+                         message_id=doc["message_id"], date=now.timestamp(), inline_images=[(cid, png)])
+
+
+def send_digests(settings: Settings, es: Any = None, *, day: date, now: datetime | None = None,
+                 subscriptions: list[Subscription] | None = None, send_empty: bool = False) -> dict[str, Any]:
+    """Create (once) and deliver the digest of ``day`` for every digest subscription.
+
+    Returns {subscriptions, created, existing, empty, claims, delivery}. A subscription with no
+    matching claim that day gets no email unless ``send_empty``.
+    """
+    from pipeline.es.bulk import bulk_write
+    from pipeline.es.client import mapped_errors
+
+    es = _client(settings, es)
+    now = now or datetime.now(UTC)
+    subs = [s for s in (configured_subscriptions(settings) if subscriptions is None else subscriptions)
+            if s.digest]
+    with mapped_errors("preparing the claims and alerts indices"):
+        ensure_missing_indices(es, settings, ["claims", "alerts"])
+    claims = _day_claims(es, settings, day)
+    days, counts = _week_counts(es, settings, day)
+    order = _motive_order(settings)
+    docs, empty = [], 0
+    for sub in subs:
+        mine = [c for c in claims if sub.matches(c, c.get("novelty"))]
+        if not mine and not send_empty:
+            empty += 1
+            continue
+        aid = alert_id(f"digest/{day.isoformat()}", sub.id)
+        docs.append({
+            "id": aid, "kind": "digest", "event": "digest", "event_id": f"digest/{day.isoformat()}",
+            "subscription_id": sub.id, "recipients": list(sub.recipients), "mode": sub.mode,
+            "digest_date": day.isoformat(), "status": "pending", "attempts": 0, "created": iso(now),
+            "updated": iso(now), "message_id": message_id(settings, aid), "thread_root": None,
+            "references": [], "subject": f"[newswatch] Daily digest {day.isoformat()}: {len(mine)} claim(s)",
+            "payload": {"day": day.isoformat(), "claims": mine, "motive_order": order,
+                        "week": {"days": days, "counts": counts},
+                        "subscription": {"id": sub.id, "name": sub.name}},
+        })
+    made = bulk_write(es, settings.index("alerts"), docs, op_type="create", refresh=True)
+    delivery = send_pending(settings, es, now=now, ids=[d["id"] for d in docs], raise_on_unavailable=False) \
+        if docs else {"sent": 0}
+    return {"subscriptions": len(subs), "created": made.created, "existing": made.conflicts, "empty": empty,
+            "claims": len(claims), "errors": made.errors, "delivery": delivery}

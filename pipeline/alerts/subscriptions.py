@@ -1,0 +1,170 @@
+"""Subscriptions as data: who gets which alerts, immediately or in the daily digest.
+
+Operators edit ``config/subscriptions.yaml`` (or the file named by
+``NEWSWATCH_SUBSCRIPTIONS_FILE``), never code. A bad entry is a ConfigError that names the file,
+the line, the subscription and the field, so one typo is found in seconds, not by a missing email.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError
+
+__all__ = ["Subscription", "load_subscriptions", "parse_subscriptions"]
+
+MODES = ("immediate", "digest", "both")
+EVENTS = ("new", "update")
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+$")
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One subscriber's filter. ``motives`` empty means every motive (and claims with none)."""
+
+    id: str
+    recipients: tuple[str, ...]
+    motives: tuple[str, ...] = ()
+    mode: str = "immediate"
+    min_score: float = 0.0
+    on_topic_only: bool = True
+    events: tuple[str, ...] = EVENTS
+    name: str | None = None
+
+    @property
+    def immediate(self) -> bool:
+        return self.mode in {"immediate", "both"}
+
+    @property
+    def digest(self) -> bool:
+        return self.mode in {"digest", "both"}
+
+    def wants_motives(self, motives: Iterable[str]) -> bool:
+        """A child (``military_technology.nuclear``) matches its parent's subscription."""
+        if not self.motives:
+            return True
+        return any(m == s or m.startswith(s + ".") for m in motives for s in self.motives)
+
+    def matches(self, claim: dict[str, Any], event: str | None = None) -> bool:
+        if event is not None and event not in self.events:
+            return False
+        if self.on_topic_only and claim.get("on_topic") is False:
+            return False
+        if float(claim.get("score") or 0.0) < self.min_score:
+            return False
+        return self.wants_motives(claim.get("motives") or [])
+
+
+@dataclass
+class _Ctx:
+    path: str
+    known_motives: set[str] | None = None
+    seen: set[str] = field(default_factory=set)
+
+
+def _line_numbers(text: str) -> list[int]:
+    """The 1-based line of each item under ``subscriptions:`` (for error messages)."""
+    import yaml
+
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    for key, value in node.value:
+        if getattr(key, "value", None) == "subscriptions" and isinstance(value, yaml.SequenceNode):
+            return [item.start_mark.line + 1 for item in value.value]
+    return []
+
+
+def _parse_one(raw: Any, index: int, line: int | None, ctx: _Ctx) -> Subscription:
+    item = str(raw.get("id")) if isinstance(raw, dict) and raw.get("id") else f"#{index + 1}"
+
+    def fail(message: str, fld: str | None = None) -> ConfigError:
+        return ConfigError(message, path=ctx.path, item=item, field=fld, line=line)
+
+    if not isinstance(raw, dict):
+        raise fail("each subscription must be a mapping")
+    unknown = set(raw) - {"id", "name", "recipients", "motives", "mode", "min_score", "on_topic_only",
+                          "events"}
+    if unknown:
+        raise fail(f"unknown field(s) {sorted(unknown)}", sorted(unknown)[0])
+    sid = raw.get("id")
+    if not isinstance(sid, str) or not _ID.match(sid):
+        raise fail("id must be lower-case letters, digits, '.', '_' or '-'", "id")
+    if sid in ctx.seen:
+        raise fail("duplicate id", "id")
+    ctx.seen.add(sid)
+    recipients = raw.get("recipients")
+    if isinstance(recipients, str):
+        recipients = [recipients]
+    if not recipients or not isinstance(recipients, list):
+        raise fail("at least one recipient address is required", "recipients")
+    for address in recipients:
+        if not isinstance(address, str) or not _EMAIL.match(address.strip()):
+            raise fail(f"not an email address: {address!r}", "recipients")
+    motives = raw.get("motives") or []
+    if isinstance(motives, str):
+        motives = [motives]
+    if not isinstance(motives, list) or not all(isinstance(m, str) for m in motives):
+        raise fail("motives must be a list of motive ids", "motives")
+    if ctx.known_motives is not None:
+        bad = [m for m in motives if m not in ctx.known_motives]
+        if bad:
+            raise fail(f"unknown motive id(s) {bad}; see config/taxonomy.yaml", "motives")
+    mode = raw.get("mode", "immediate")
+    if mode not in MODES:
+        raise fail(f"mode must be one of {', '.join(MODES)}", "mode")
+    try:
+        min_score = float(raw.get("min_score", 0.0))
+    except (TypeError, ValueError):
+        raise fail("min_score must be a number between 0 and 1", "min_score") from None
+    if not 0.0 <= min_score <= 1.0:
+        raise fail("min_score must be between 0 and 1", "min_score")
+    on_topic_only = raw.get("on_topic_only", True)
+    if not isinstance(on_topic_only, bool):
+        raise fail("on_topic_only must be true or false", "on_topic_only")
+    events = raw.get("events", list(EVENTS))
+    if isinstance(events, str):
+        events = [events]
+    if not isinstance(events, list) or not events or any(e not in EVENTS for e in events):
+        raise fail(f"events must be a non-empty list from {', '.join(EVENTS)}", "events")
+    return Subscription(id=sid, recipients=tuple(a.strip() for a in recipients), motives=tuple(motives),
+                        mode=mode, min_score=min_score, on_topic_only=on_topic_only,
+                        events=tuple(events), name=raw.get("name"))
+
+
+def parse_subscriptions(text: str, path: str = "<subscriptions>",
+                        known_motives: Iterable[str] | None = None) -> list[Subscription]:
+    """Parse and validate subscriptions YAML (``subscriptions: [...]``)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=path,
+                          line=mark.line + 1 if mark else None) from exc
+    if data is None:
+        return []
+    if not isinstance(data, dict) or not isinstance(data.get("subscriptions", []), list):
+        raise ConfigError("expected a mapping with a 'subscriptions' list", path=path)
+    lines = _line_numbers(text)
+    ctx = _Ctx(path, set(known_motives) if known_motives is not None else None)
+    return [_parse_one(raw, i, lines[i] if i < len(lines) else None, ctx)
+            for i, raw in enumerate(data.get("subscriptions") or [])]
+
+
+def load_subscriptions(path: str | Path, known_motives: Iterable[str] | None = None) -> list[Subscription]:
+    """Load the subscriptions file. A missing file is an error: alerts without recipients
+    would silently go nowhere."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError("subscriptions file not found (set NEWSWATCH_SUBSCRIPTIONS_FILE)", path=str(file))
+    return parse_subscriptions(file.read_text(encoding="utf-8"), str(file), known_motives)

@@ -1,0 +1,178 @@
+"""The classifier behind a small interface: gate, sentence motives, article roll-up, evidence.
+
+One ``Classifier`` per process (``get_classifier()``), created lazily on first use so that DAG
+parsing and the CLI's ``--help`` never load torch. Articles in a batch are embedded together
+(one batched forward pass for all their sentences), and the embedder's cache makes repeated
+sentences (syndicated copies) free.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from pipeline.classify.gate import topic_gate
+from pipeline.classify.sentences import split_sentences
+from pipeline.language import detect_language
+from pipeline.taxonomy import Taxonomy, load_taxonomy
+
+SUPPORTED_LANGUAGES = frozenset({"en"})
+CLASSIFIER_VERSION = "minilm-head-1"
+SCORE_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class SentenceResult:
+    text: str
+    position: int
+    motives: list[str]
+    scores: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ArticleResult:
+    on_topic: bool
+    topic_score: float
+    motives: list[str]
+    motive_scores: dict[str, float]
+    sentences: list[SentenceResult]
+    language: str
+    language_supported: bool
+    classifier_version: str = CLASSIFIER_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def evidence(self, per_motive: int = 3) -> list[dict[str, Any]]:
+        """The best sentences for each assigned motive: ``{motive, text, score, position}``."""
+        out = []
+        for motive in self.motives:
+            ranked = sorted((s for s in self.sentences if motive in s.motives),
+                            key=lambda s: -s.scores.get(motive, 0.0))
+            out.extend({"motive": motive, "text": s.text, "score": s.scores[motive],
+                        "position": s.position} for s in ranked[:per_motive])
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ArticleInput:
+    title: str
+    text: str
+    language: str | None = None
+
+
+class Classifier:
+    """On-topic gate first, then motives per sentence (English), rolled up to the article."""
+
+    def __init__(self, taxonomy: Taxonomy | None = None, embedder: Any = None,
+                 thresholds: dict[str, float] | None = None) -> None:
+        from pipeline.classify.embedder import get_embedder
+        from pipeline.classify.head import MotiveHead, load_thresholds
+
+        self.taxonomy = taxonomy or load_taxonomy()
+        self.embedder = embedder or get_embedder()
+        self.head = MotiveHead(self.taxonomy, self.embedder.embed,
+                               thresholds=load_thresholds() if thresholds is None else thresholds)
+        _release_memory()
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return self.head.thresholds
+
+    def classify_sentences(self, sentences: list[str]) -> list[SentenceResult]:
+        """Motive scores of each sentence (no gate, no language check: English assumed)."""
+        vectors = self.embedder.embed(list(sentences)) if sentences else np.zeros((0, 384))
+        scores = self.head.score(list(sentences), vectors)
+        return [self._sentence(text, i, row) for i, (text, row) in enumerate(zip(sentences, scores,
+                                                                               strict=True))]
+
+    def _sentence(self, text: str, position: int, row: np.ndarray) -> SentenceResult:
+        return SentenceResult(text=text, position=position, motives=self.head.labels(row),
+                              scores={m: round(float(row[k]), SCORE_DIGITS)
+                                      for k, m in enumerate(self.head.ids)})
+
+    def classify_article(self, title: str, text: str, language: str | None = None) -> ArticleResult:
+        return self.classify_articles([ArticleInput(title or "", text or "", language)])[0]
+
+    def classify_articles(self, items: Sequence[ArticleInput]) -> list[ArticleResult]:
+        """Classify a batch; all English sentences of the batch share one embedding call."""
+        prepared = []
+        for item in items:
+            title = " ".join(html.unescape(html.unescape(item.title or "")).split())
+            sentences = split_sentences(item.text or "")
+            guess = detect_language(f"{title}\n{item.text or ''}", item.language)
+            gate = topic_gate(title, sentences, self.taxonomy.topic)
+            supported = guess.code in SUPPORTED_LANGUAGES
+            prepared.append((title, sentences, guess.code, supported, gate))
+        to_embed = [s for _, sents, _, supported, _ in prepared if supported for s in sents]
+        vectors = self.embedder.embed(to_embed) if to_embed else np.zeros((0, 384), np.float32)
+        all_scores = self.head.score(to_embed, vectors)
+        results, offset = [], 0
+        for _title, sentences, code, supported, gate in prepared:
+            if not supported:
+                results.append(ArticleResult(
+                    on_topic=gate.on_topic, topic_score=gate.score, motives=[], motive_scores={},
+                    sentences=[SentenceResult(s, i, [], {}) for i, s in enumerate(sentences)],
+                    language=code, language_supported=False))
+                continue
+            rows = all_scores[offset:offset + len(sentences)]
+            offset += len(sentences)
+            sentence_results = [self._sentence(s, i, row) for i, (s, row) in
+                                enumerate(zip(sentences, rows, strict=True))]
+            results.append(self._roll_up(sentence_results, rows, gate, code))
+        return results
+
+    def _roll_up(self, sentences: list[SentenceResult], rows: np.ndarray, gate: Any,
+                 code: str) -> ArticleResult:
+        ids = self.head.ids
+        best = rows.max(axis=0) if len(rows) else np.zeros(len(ids), dtype=np.float32)
+        motive_scores = {m: round(float(best[k]), SCORE_DIGITS) for k, m in enumerate(ids)}
+        # Motives are about the topic: an off-topic article states none, whatever its wording.
+        motives = self.taxonomy.expand({m for s in sentences for m in s.motives}) if gate.on_topic else []
+        return ArticleResult(on_topic=gate.on_topic, topic_score=gate.score, motives=motives,
+                             motive_scores=motive_scores, sentences=sentences, language=code,
+                             language_supported=True)
+
+
+def _release_memory() -> None:
+    """Give the loader's temporary buffers back to the OS (glibc keeps freed memory otherwise)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return
+
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _build() -> Classifier:
+    return Classifier()
+
+
+def get_classifier() -> Classifier:
+    """The process-wide classifier, built on first call (thread-safe)."""
+    with _lock:
+        return _build()
+
+
+def iter_batches(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

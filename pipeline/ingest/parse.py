@@ -1,0 +1,247 @@
+"""Feed bytes to typed ``FeedEntry`` records, with feedparser doing the hard parts.
+
+Why these choices:
+
+- feedparser gets the bytes we fetched (wrapped in a file object: given a ``str``/``bytes`` that
+  looks like a URL it would fetch it by itself) plus the response headers, so it sees the HTTP
+  charset but never touches the network. Links are resolved against ``xml:base`` by feedparser
+  and then against the feed's final URL by us.
+- We turn every text field into plain text ourselves, so feedparser's HTML sanitiser, which
+  costs about half of its parse time, is switched off: no HTML from a feed is ever stored.
+- XML entity expansion: feedparser replaces the DOCTYPE and keeps only plain-text entities, so a
+  "billion laughs" document cannot expand (a unit test proves it); expat 2.4+ also caps expansion.
+- A malformed feed (``bozo``) still yields what feedparser recovered; the problem travels in
+  ``ParsedFeed.bozo_message`` to the per-feed record.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from html import unescape
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+_WS = re.compile(r"[ \t\r\f\v\u00a0]+")
+_NL = re.compile(r"\s*\n\s*")
+_DROP_RE = re.compile(
+    r"<(script|style|noscript|template|iframe|object|svg|head)\b[^>]*>.*?</\1\s*>", re.I | re.S
+)
+_COMMENT = re.compile(r"<!--.*?(?:-->|$)|<!\[CDATA\[|\]\]>", re.S)
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|div|br|li|ul|ol|tr|td|th|table|h[1-6]|blockquote|section|article|header|footer|pre|dd|dt|"
+    r"figure|figcaption|hr)\b[^>]*>",
+    re.I,
+)
+_ANY_TAG = re.compile(r"</?[A-Za-z][^<>]*>|<![^<>]*>|<\?[^<>]*\?>")
+_EMAIL_NAME = re.compile(r"\(([^()]+)\)\s*$")
+_LEADING_WS = re.compile(rb"^[ \t\r\n]+(?=<)")
+FUTURE_TOLERANCE = timedelta(hours=6)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedEntry:
+    """One feed item, cleaned: plain text, absolute link, UTC time."""
+
+    entry_id: str  # stable: hash of the GUID, else the link, else title+summary
+    guid: str | None
+    link: str | None  # absolute
+    title: str
+    summary: str  # plain text
+    content: str  # plain text of content:encoded / atom content, "" if none
+    published: datetime  # UTC
+    published_estimated: bool  # True when the entry had no (plausible) date of its own
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+
+
+@dataclass
+class ParsedFeed:
+    title: str = ""
+    link: str | None = None
+    language: str | None = None
+    updated: datetime | None = None
+    version: str = ""
+    encoding: str | None = None
+    bozo: bool = False
+    bozo_message: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    entries: list[FeedEntry] = field(default_factory=list)
+    analyses: dict[str, Any] = field(default_factory=dict)  # entry_id -> poll.Analysis, when precomputed
+
+    @property
+    def is_feed(self) -> bool:
+        """False when feedparser found neither a feed format nor entries (e.g. an HTML page)."""
+        return bool(self.version or self.entries)
+
+
+def html_to_text(value: str | None) -> str:
+    """Plain text from an HTML fragment (or already-plain text): tags gone, entities decoded,
+    block elements become line breaks, whitespace collapsed.
+
+    Some feeds escape their HTML twice (reddit: ``&amp;lt;div&amp;gt;``), so one decoding leaves
+    markup; when the result is clearly markup (several tags including a closing one) it is decoded
+    once more. Prose that mentions a tag ("consecutive <td> elements") is left alone.
+    """
+    text = _html_to_text(value)
+    if "<" in text and len(_MARKUP.findall(text)) >= 2 and _CLOSING.search(text):
+        text = _html_to_text(text)
+    return text
+
+
+_MARKUP = re.compile(
+    r"</?(?:p|div|a|br|span|img|table|tr|td|b|i|em|strong|ul|ol|li|h[1-6])(?:\s[^<>]*)?/?>", re.I
+)
+_CLOSING = re.compile(r"</(?:p|div|a|span|table|td|li|b|i|em|strong)>", re.I)
+
+
+def _html_to_text(value: str | None) -> str:
+    # Regular expressions rather than a DOM: ten times cheaper per entry, and for turning a feed's
+    # HTML fragment into plain text the result is the same (tags out, blocks to line breaks,
+    # script/style dropped, entities decoded once).
+    if not value:
+        return ""
+    if "<" in value:
+        value = _COMMENT.sub(" ", value)
+        value = _DROP_RE.sub(" ", value)
+        value = _BLOCK_TAG.sub("\n", value)
+        value = _ANY_TAG.sub("", value)
+    if "&" in value:
+        value = unescape(value)
+    return _tidy(value)
+
+
+def _tidy(text: str) -> str:
+    text = _WS.sub(" ", text.replace("\u200b", ""))
+    return _NL.sub("\n", text).strip()
+
+
+def _utc(struct: Any) -> datetime | None:
+    if not struct:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(struct), tz=UTC)
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def _absolute(link: str | None, base: str) -> str | None:
+    if not link or not isinstance(link, str):
+        return None
+    link = link.strip()
+    absolute = urljoin(base, link) if base else link
+    return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+
+
+def parse_feed(body: bytes, *, url: str, headers: dict[str, str] | None = None, now: datetime) -> ParsedFeed:
+    """Parse fetched bytes. ``url`` is the final URL after redirects (base for relative links);
+    ``now`` is the first-seen time used for entries without any date."""
+    import feedparser
+
+    response_headers = {k.lower(): v for k, v in (headers or {}).items()}
+    warnings = []
+    if _LEADING_WS.match(body):
+        # Whitespace before "<?xml" makes the document not well-formed and pushes feedparser
+        # onto its loose parser, which ignores xml:base; dropping it is a safe, exact repair.
+        body = _LEADING_WS.sub(b"", body, count=1)
+        warnings.append("removed whitespace before the XML declaration")
+    # No Content-Location: feedparser would then urljoin every element (a quarter of its time);
+    # links are made absolute against the feed URL below, after xml:base has been applied.
+    # No Content-Type at all: let the XML declaration decide the encoding (RFC 7303) instead of
+    # flagging every such feed as malformed.
+    response_headers.setdefault("content-type", "application/xml")
+    d = feedparser.parse(
+        io.BytesIO(body), response_headers=response_headers, sanitize_html=False, resolve_relative_uris=False
+    )
+    feed = d.get("feed", {})
+    out = ParsedFeed(
+        title=html_to_text(feed.get("title")),
+        link=_absolute(feed.get("link"), url),
+        language=(feed.get("language") or None),
+        updated=_utc(feed.get("updated_parsed") or feed.get("published_parsed")),
+        version=d.get("version") or "",
+        encoding=d.get("encoding"),
+        bozo=bool(d.get("bozo")),
+        warnings=warnings,
+    )
+    if out.bozo:
+        exc = d.get("bozo_exception")
+        out.bozo_message = f"{type(exc).__name__}: {exc}" if exc is not None else "malformed feed"
+    fallback_date = out.updated
+    feed_authors = tuple(
+        a.get("name", "").strip()
+        for a in feed.get("authors", []) or []
+        if isinstance(a, dict) and a.get("name", "").strip()
+    )
+    for entry in d.get("entries", []):
+        out.entries.append(_entry(entry, url, fallback_date, out.language, feed_authors, now))
+    return out
+
+
+def _entry(
+    entry: Any,
+    base: str,
+    feed_date: datetime | None,
+    feed_language: str | None,
+    feed_authors: tuple[str, ...],
+    now: datetime,
+) -> FeedEntry:
+    base = entry.get("base") or base  # feedparser tracks xml:base per entry when it can
+    link = _absolute(entry.get("link"), base)
+    if link is None:
+        for alt in entry.get("links", []) or []:
+            if alt.get("rel", "alternate") == "alternate" and (link := _absolute(alt.get("href"), base)):
+                break
+    guid = (entry.get("id") or entry.get("guid") or "").strip() or None
+    title = html_to_text(entry.get("title"))
+    summary = html_to_text(entry.get("summary"))
+    contents = [html_to_text(c.get("value")) for c in entry.get("content", []) or []]
+    content = max(contents, key=len) if contents else ""
+    if content == summary:
+        content = ""
+    published = _utc(
+        entry.get("published_parsed") or entry.get("updated_parsed") or entry.get("created_parsed")
+    )
+    estimated = False
+    if published is None or published > now + FUTURE_TOLERANCE:
+        published, estimated = (feed_date if feed_date and feed_date <= now + FUTURE_TOLERANCE else now), True
+    authors: list[str] = []
+    raw_author = entry.get("author") or ""
+    if "@" in raw_author and (m := _EMAIL_NAME.search(raw_author)):
+        authors.append(m.group(1).strip())  # RSS "mail@host (Name)": feedparser splits it badly
+    for a in [] if authors else entry.get("authors", []) or []:
+        name = (a.get("name") or a.get("email") or "").strip() if isinstance(a, dict) else ""
+        if name and name not in authors:
+            authors.append(name)
+    if not authors and raw_author:
+        authors.append(html_to_text(raw_author))
+    if not authors:
+        authors.extend(feed_authors)
+    tags = []
+    for t in entry.get("tags", []) or []:
+        term = html_to_text(t.get("term") or t.get("label") or "")
+        if term and term not in tags:
+            tags.append(term)
+    entry_id = _hash("guid", guid) if guid else _hash("link", link) if link else _hash("text", title, summary)
+    return FeedEntry(
+        entry_id=entry_id,
+        guid=guid,
+        link=link,
+        title=title,
+        summary=summary,
+        content=content,
+        published=published,
+        published_estimated=estimated,
+        authors=tuple(authors),
+        tags=tuple(tags),
+        language=entry.get("language") or feed_language,
+    )

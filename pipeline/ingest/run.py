@@ -1,0 +1,516 @@
+"""One ingestion pass: due sources polled, new entries turned into articles, state saved last.
+
+Shape of a run:
+
+- worker threads fetch feeds (network overlaps); parsing and per-entry analysis (language,
+  near-duplicate fingerprint) run in worker processes when many feeds are due, so the cores share
+  feedparser's cost;
+- the main thread takes whatever feeds have finished as one batch and decides, feed by feed in
+  order, so deduplication sees every earlier article of the run and two outlets carrying one story
+  cannot both create it: one lookup of known entries for the batch, page fetch + extraction of the
+  new entries in a thread pool, canonical URL -> id, exact and near dedup (one candidate query);
+- one writer thread applies each batch in order: one bulk ``create`` of the articles (never
+  overwriting later stages' fields), outlet merges, and only then the feed states, while the main
+  thread works on the next batch.
+
+Elasticsearch failing raises ``ServiceUnavailable`` and the run stops with the states of unwritten
+feeds not advanced; a feed failing is a ``FeedResult`` with ``status="error"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from pipeline.ingest import articles as store
+from pipeline.ingest.canonical import article_id, canonicalize_url
+from pipeline.ingest.dedup import NearDuplicateIndex
+from pipeline.ingest.extract import Extraction, choose_text
+from pipeline.ingest.fetch import Fetcher
+from pipeline.ingest.parse import FeedEntry, ParsedFeed
+from pipeline.ingest.poll import Analysis, Poll, Progress, analyse_text, poll_source, select_sources
+from pipeline.ingest.report import FeedResult, IngestReport
+from pipeline.ingest.sources import Source, load_sources
+from pipeline.ingest.state import FeedState, iso, load_states
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+PAGE_MAX_BYTES = 5 * 1024 * 1024
+NEAR_DUP_WINDOW = timedelta(days=7)
+PROCESS_POOL_MIN_FEEDS = 50  # below this, starting worker processes costs more than it saves
+MAX_PENDING_COMMITS = 4  # batches decided but not yet written: bounds memory when the index is slow
+
+
+@dataclass
+class _Commit:
+    """The writes of one polled feed, applied in order by the single writer thread.
+
+    ``merges``: (article id, outlets, links, GUID keys) to add to an existing article."""
+
+    poll: Poll
+    docs: list[dict[str, Any]] = field(default_factory=list)
+    merges: list[tuple[str, list[str], list[str], list[str]]] = field(default_factory=list)
+
+
+class _Run:
+    """The main-thread side of a run (lookups, page fetches, decisions) and its writer thread.
+
+    All Elasticsearch writes go through one writer thread in batch order: articles, then outlet
+    merges (which may touch articles created by an earlier bulk), then the feed states. The main
+    thread meanwhile works on the next batch, so Elasticsearch indexing overlaps our parsing.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        es: Any,
+        fetcher: Fetcher,
+        pages: ThreadPoolExecutor,
+        now: datetime,
+        fetch_articles: bool | None,
+    ) -> None:
+        self.settings, self.es, self.fetcher, self.pages, self.now = settings, es, fetcher, pages, now
+        self.fetch_articles = fetch_articles
+        self.known = store.KnownArticles()
+        self.near = NearDuplicateIndex(load_text=lambda ids: store.load_texts(es, settings, ids))
+        self.window_start = iso(now - NEAR_DUP_WINDOW)
+        # An index with no article at all (a first run, a backfill) has nothing to look up: every
+        # article this run writes is also remembered in memory, so lookups can start after it.
+        self.index_empty = store.count_articles(es, settings) == 0
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
+        self.timings = {"decide_s": 0.0, "write_s": 0.0}  # main thread busy / writer thread busy
+
+    def close(self) -> None:
+        self.writer.shutdown(wait=True)
+
+    def process(self, polls: list[Poll]) -> Future[list[Poll]]:
+        """Decide what to write for these feeds (one batch: one lookup, one near-duplicate query,
+        one bulk); returns the future of their writes (done = articles and states committed)."""
+        started = time.perf_counter()
+        commits = [_Commit(poll) for poll in polls]
+        self._articles([c for c in commits if c.poll.result.status == "ok" and c.poll.feed is not None])
+        self.timings["decide_s"] += time.perf_counter() - started
+        return self.writer.submit(self._commit, commits)
+
+    # -- writer thread -------------------------------------------------------------------------
+    def _commit(self, commits: list[_Commit]) -> list[Poll]:
+        started = time.perf_counter()
+        try:
+            return self._write(commits)
+        finally:
+            self.timings["write_s"] += time.perf_counter() - started
+
+    def _write(self, commits: list[_Commit]) -> list[Poll]:
+        from pipeline.errors import ServiceError
+        from pipeline.es.bulk import bulk_write
+
+        owner = {doc["id"]: c for c in commits for doc in c.docs}
+        docs = [doc for c in commits for doc in c.docs]
+        failed: set[str] = set()  # not created by this run: index errors, and conflicts merged
+        errors: set[str] = set()
+        if docs:
+            report = bulk_write(self.es, self.settings.index("articles"), docs, op_type="create")
+            for err in report.errors:
+                failed.add(str(err["id"]))
+                errors.add(str(err["id"]))
+                owner[str(err["id"])].poll.result.article_errors.append(
+                    {"id": str(err["id"]), "error": f"{err['type']}: {err['reason']}"}
+                )
+            if report.conflicts:
+                # Someone else (a concurrent run, or a run that crashed after its bulk) created some of
+                # these ids first: theirs is kept and ours becomes an outlet merge. Merging into our
+                # own new documents changes nothing, so "changed" singles out the others'.
+                for doc in docs:
+                    if doc["id"] not in failed and store.add_to_article(
+                        self.es,
+                        self.settings,
+                        doc["id"],
+                        outlets=doc["outlets"],
+                        links=doc["links"],
+                        guid_keys=doc["guid_keys"],
+                    ):
+                        failed.add(doc["id"])
+                        owner[doc["id"]].poll.result.duplicates += 1
+        for commit in commits:
+            result, source = commit.poll.result, commit.poll.source
+            lost = [d for d in commit.docs if d["id"] in errors]
+            if lost:
+                # Not advancing the feed state makes the next poll retry these entries.
+                result.status, result.error_kind = "error", "index_error"
+                result.error = f"{len(lost)} of {len(commit.docs)} articles could not be indexed"
+            for doc in commit.docs:
+                if doc["id"] in failed:
+                    continue
+                if doc.get("duplicate_of"):
+                    result.near_duplicates += 1
+                    commit.merges.append((doc["duplicate_of"], [source.outlet], [], []))
+                result.new_articles += 1
+                result.article_ids.append(doc["id"])
+            for aid, outlets, links, guid_keys in commit.merges:
+                store.add_to_article(
+                    self.es, self.settings, aid, outlets=outlets, links=links, guid_keys=guid_keys
+                )
+        states = [self._state(c.poll) for c in commits]
+        saved = bulk_write(self.es, self.settings.index("feeds"), states, id_field="source_id")
+        if saved.errors:
+            raise ServiceError(f"feed state could not be saved: {saved.errors[:3]}")
+        return [c.poll for c in commits]
+
+    def _state(self, poll: Poll) -> dict[str, Any]:
+        result, source, state, fetch = poll.result, poll.source, poll.state, poll.fetch
+        state.final_url = result.final_url
+        state.warnings = result.warnings or None
+        if result.status == "error":
+            state.record_failure(
+                now=self.now,
+                source=source,
+                status="error",
+                error=result.error or "",
+                error_kind=result.error_kind,
+                http_status=result.http_status,
+                poll_ms=result.elapsed_ms,
+                retry_after=fetch.retry_after if fetch else None,
+            )
+        else:
+            assert fetch is not None
+            state.record_success(
+                now=self.now,
+                source=source,
+                status=result.status,
+                http_status=result.http_status,
+                etag=fetch.headers.get("etag"),
+                last_modified=fetch.headers.get("last-modified"),
+                body_hash=fetch.body_hash,
+                entries=result.entries,
+                new_articles=result.new_articles,
+                bozo=result.bozo,
+                bozo_message=result.bozo_message,
+                poll_ms=result.elapsed_ms,
+            )
+        return state.as_doc()
+
+    # -- main thread ---------------------------------------------------------------------------
+    def _articles(self, commits: list[_Commit]) -> None:
+        """Known/new split, page fetches, canonical ids, near duplicates: for a batch of feeds,
+        with one lookup per kind for the whole batch and decisions made feed by feed in order."""
+        if not commits:
+            return
+        todo: list[tuple[_Commit, list[tuple[FeedEntry, str | None, str | None]]]] = []
+        for commit in commits:
+            source, feed = commit.poll.source, commit.poll.feed
+            assert feed is not None
+            entries = []  # entry, pre-canonical link, guid key
+            for entry in feed.entries:
+                pre = canonicalize_url(entry.link) if entry.link else None
+                entries.append((entry, pre, f"{source.id}|{entry.guid}" if entry.guid else None))
+            todo.append((commit, entries))
+        every = [e for _, entries in todo for e in entries]
+        if not self.index_empty:
+            store.lookup_known(
+                self.es,
+                self.settings,
+                self.known,
+                ids=[article_id(p) for _, p, _ in every if p],
+                links=[x for e, p, _ in every for x in (e.link, p) if x],
+                guid_keys=[g for _, _, g in every if g],
+            )
+        pending: list[tuple[_Commit, FeedEntry, str | None, Future[Any] | tuple[Any, ...]]] = []
+        for commit, entries in todo:
+            source, result = commit.poll.source, commit.poll.result
+            fetch_pages = source.fetch_articles if self.fetch_articles is None else self.fetch_articles
+            allow_private = source.allow_private or self.settings.allow_private_hosts
+            seen_here: set[str] = set()
+            for entry, pre, gkey in entries:
+                links = [x for x in (entry.link, pre) if x]
+                match = self.known.match(ids=[article_id(pre)] if pre else [], links=links, guid_key=gkey)
+                if match is not None:
+                    self._merge_existing(commit, match, links, gkey, count_known=True)
+                elif (key := gkey or pre or entry.entry_id) in seen_here:
+                    result.known += 1  # the same item twice in one feed
+                else:
+                    seen_here.add(key)
+                    work = (
+                        self.pages.submit(self._page, entry, pre, True, allow_private)
+                        if fetch_pages
+                        else self._page(entry, pre, False, allow_private)
+                    )
+                    pending.append((commit, entry, gkey, work))
+        prepared = [
+            (commit, entry, gkey, *(work.result() if isinstance(work, Future) else work))
+            for commit, entry, gkey, work in pending
+        ]
+        if not self.index_empty:
+            store.lookup_known(
+                self.es, self.settings, self.known, ids=[p[5] for p in prepared], links=[], guid_keys=[]
+            )
+        analyses = {id(p[1]): self._analysis(p[0].poll.source, p[0].poll.feed, p[1], p[3]) for p in prepared}
+        bands = [b for an in analyses.values() if an.fingerprint for b in an.fingerprint.bands]
+        if not self.index_empty or self.near.evicted:
+            for aid, cand_bands in store.near_candidates(self.es, self.settings, bands, self.window_start):
+                self.near.add(aid, cand_bands)
+        for commit, entry, gkey, extraction, canonical, aid, links, page_url in prepared:
+            source, result, feed = commit.poll.source, commit.poll.result, commit.poll.feed
+            assert feed is not None
+            if extraction.error:
+                result.article_errors.append({"link": entry.link or "", "error": extraction.error})
+            if aid in self.known.outlets:  # another outlet (or link) already gave us this URL
+                self._merge_existing(commit, aid, links, gkey, count_known=False)
+                continue
+            doc = self._doc(
+                source, feed, entry, gkey, extraction, canonical, aid, links, page_url, analyses[id(entry)]
+            )
+            commit.docs.append(doc)
+            self.known.remember(doc)
+            if doc.get("duplicate_of"):
+                self.known.outlets.setdefault(doc["duplicate_of"], set()).add(source.outlet)
+
+    def _page(
+        self, entry: FeedEntry, pre: str | None, fetch_pages: bool, allow_private: bool
+    ) -> tuple[Extraction, str, str, list[str], str | None]:
+        """Fetch the page, extract, decide the canonical URL. Never raises for a bad page."""
+        html, page_url, error = None, None, None
+        if fetch_pages and entry.link:
+            page = self.fetcher.get(
+                entry.link,
+                allow_private=allow_private,
+                timeout=20.0,
+                max_bytes=PAGE_MAX_BYTES,
+                accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+            )
+            if page.ok and page.body is not None:
+                ctype = page.headers.get("content-type", "text/html")
+                if "html" in ctype or "xml" in ctype:
+                    html, page_url = page.body, page.final_url
+                else:
+                    error = f"article page is {ctype}, not HTML"
+            else:
+                error = f"article page: {page.error_kind}: {page.error}"
+        extraction = choose_text(
+            title=entry.title,
+            summary=entry.summary,
+            content=entry.content,
+            page_html=html,
+            page_url=page_url,
+            page_error=error,
+        )
+        base = canonicalize_url(page_url) if page_url else pre
+        canonical = base or ""
+        if extraction.canonical_url and page_url and _same_site(extraction.canonical_url, page_url):
+            canonical = canonicalize_url(extraction.canonical_url)
+        if not canonical:
+            canonical = f"urn:newswatch:entry:{entry.entry_id}"
+        links = [x for x in dict.fromkeys((entry.link, pre, page_url, base, canonical)) if x]
+        return extraction, canonical, article_id(canonical), links, page_url
+
+    def _doc(
+        self,
+        source: Source,
+        feed: ParsedFeed,
+        entry: FeedEntry,
+        gkey: str | None,
+        extraction: Extraction,
+        canonical: str,
+        aid: str,
+        links: list[str],
+        page_url: str | None,
+        analysis: Analysis,
+    ) -> dict[str, Any]:
+        text, fp = extraction.text, analysis.fingerprint
+        duplicate_of = self.near.find(fp, exclude=aid) if fp else None
+        doc: dict[str, Any] = {
+            "id": aid,
+            "url": entry.link or canonical,
+            "canonical_url": canonical,
+            "page_url": page_url,
+            "guid": entry.guid,
+            "guid_keys": [gkey] if gkey else [],
+            "links": links,
+            "source_id": source.id,
+            "source_name": source.name,
+            "source_type": source.source_type,
+            "outlet": source.outlet,
+            "outlets": [source.outlet],
+            "feed_url": source.url,
+            "title": entry.title or text[:120],
+            # the summary is not stored twice: when it is the text, `extraction` says feed_summary
+            "summary": entry.summary if entry.summary != text else None,
+            "text": text,
+            "authors": list(entry.authors),
+            "tags": list(entry.tags),
+            "published": iso(entry.published),
+            "published_estimated": entry.published_estimated,
+            "fetched": iso(self.now),
+            "language": analysis.language,
+            "language_confidence": analysis.confidence,
+            "extraction": extraction.method,
+            "paywalled": extraction.paywalled,
+            "content_hash": hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:32],
+            "minhash_bands": fp.bands if fp else None,
+            "status": "extracted",
+            "error": extraction.error,
+        }
+        if duplicate_of:
+            doc["duplicate_of"] = duplicate_of
+        elif fp:
+            self.near.add(aid, fp.bands, fp.shingles)
+        return {k: v for k, v in doc.items() if v is not None}
+
+    def _analysis(
+        self, source: Source, feed: ParsedFeed, entry: FeedEntry, extraction: Extraction
+    ) -> Analysis:
+        """The worker's analysis when it was made on this very text, else computed now."""
+        done = feed.analyses.get(entry.entry_id)
+        if done is not None and done.text == extraction.text:
+            return done
+        declared = entry.language or extraction.page_language or source.language or feed.language
+        return analyse_text(entry.title, extraction.text, declared)
+
+    def _merge_existing(
+        self, commit: _Commit, aid: str, links: list[str], gkey: str | None, *, count_known: bool
+    ) -> None:
+        """An entry whose story is already stored: add this outlet (and the links) to it."""
+        source, result = commit.poll.source, commit.poll.result
+        outlets = self.known.outlets.setdefault(aid, set())
+        had = source.outlet in outlets
+        if had and count_known:
+            result.known += 1
+            return
+        commit.merges.append((aid, [source.outlet], links, [gkey] if gkey else []))
+        outlets.add(source.outlet)
+        self.known.remember({"id": aid, "links": links, "guid_keys": [gkey] if gkey else []})
+        if had:
+            result.known += 1
+        else:
+            result.duplicates += 1
+
+
+def _same_site(a: str, b: str) -> bool:
+    """rel=canonical is trusted only within the page's own site, so a hostile page cannot claim
+    another outlet's article id."""
+    ha, hb = (urlsplit(x).hostname or "" for x in (a, b))
+    strip = lambda h: h[4:] if h.startswith("www.") else h  # noqa: E731
+    return bool(ha) and strip(ha.lower()) == strip(hb.lower())
+
+
+def _process_pool(processes: int | None, due: int) -> ProcessPoolExecutor | None:
+    import multiprocessing
+    import os
+
+    if processes is None:
+        allowed = not multiprocessing.current_process().daemon  # e.g. inside some task runners
+        processes = (os.cpu_count() or 1) if allowed and due >= PROCESS_POOL_MIN_FEEDS else 0
+    if processes <= 0:
+        return None
+    # forkserver, not fork: this process already runs threads, and forking those is unsafe
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["pipeline.ingest.poll"])
+    return ProcessPoolExecutor(processes, mp_context=ctx)
+
+
+def ingest_once(
+    settings: Settings,
+    es: Any = None,
+    *,
+    source_ids: list[str] | None = None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+    force: bool = False,
+    ignore_schedule: bool = False,
+    fetch_articles: bool | None = None,
+    sources: list[Source] | None = None,
+    workers: int = 8,
+    processes: int | None = 0,
+) -> IngestReport:
+    """Poll every due source once and index its new articles (status ``extracted``).
+
+    ``ignore_schedule`` polls sources before their next poll time; ``force`` also polls sources that
+    were disabled after repeated failures (a success re-enables them); ``fetch_articles``
+    overrides the sources' setting (False: feed text only); ``sources`` bypasses the sources file.
+    ``processes``: worker processes for parsing and text analysis (0, the default: threads only;
+    None: one per core when at least PROCESS_POOL_MIN_FEEDS feeds are due and this process may
+    have children). Worker processes start by re-importing the caller's ``__main__`` (forkserver),
+    so only programs with an ``if __name__ == "__main__"`` guard (the CLI, the benchmark) opt in.
+    ``progress(result, done, total)`` is called in the calling thread after each polled feed's
+    writes are committed. Without ``now`` the current time is used; scheduled runs pass theirs.
+    """
+    from pipeline.es.client import build_client, mapped_errors
+    from pipeline.es.schema import ensure_indices
+
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    es = es if es is not None else build_client(settings)
+    if sources is None:
+        sources = load_sources(settings.sources_file, topic_path=settings.topic_file)
+    chosen = select_sources(sources, source_ids)
+    with mapped_errors("creating the articles and feeds indices"):
+        ensure_indices(es, settings, ["articles", "feeds"])
+    states = load_states(es, settings, [s.id for s in chosen])
+    report = IngestReport()
+    due: list[tuple[Source, FeedState]] = []
+    for source in chosen:
+        state = states.get(source.id, FeedState(source_id=source.id)).for_source(source)
+        if not source.enabled or (state.disabled and not force):
+            reason = "disabled in the sources file" if not source.enabled else state.disabled_reason
+            report.feeds.append(
+                FeedResult(source.id, source.outlet, source.url, status="disabled", error=reason)
+            )
+        elif not (force or ignore_schedule) and not state.is_due(now):
+            report.feeds.append(FeedResult(source.id, source.outlet, source.url, status="not_due"))
+        else:
+            due.append((source, state))
+    total = len(due)
+    procs = _process_pool(processes, len(due))
+    with (
+        Fetcher(user_agent=settings.user_agent) as fetcher,
+        ThreadPoolExecutor(workers, thread_name_prefix="feed") as feeds,
+        ThreadPoolExecutor(workers, thread_name_prefix="page") as pages,
+        procs or nullcontext(),
+    ):
+        run = _Run(settings, es, fetcher, pages, now, fetch_articles)
+        polling: set[Future[Poll]] = set()
+        committing: deque[Future[list[Poll]]] = deque()
+        queue = iter(due)
+
+        def drain(block_until: int) -> None:
+            while committing and (len(committing) > block_until or committing[0].done()):
+                for poll in committing.popleft().result():  # re-raises ServiceUnavailable
+                    report.feeds.append(poll.result)
+                    if progress is not None:
+                        progress(poll.result, len(report.feeds) - (len(chosen) - total), total)
+
+        try:
+            while True:
+                while len(polling) < 2 * workers and (item := next(queue, None)) is not None:
+                    polling.add(
+                        feeds.submit(
+                            poll_source,
+                            fetcher,
+                            item[0],
+                            item[1],
+                            settings=settings,
+                            now=now,
+                            processes=procs,
+                        )
+                    )
+                if not polling:
+                    break
+                finished, polling = wait(polling, return_when=FIRST_COMPLETED)
+                # Everything that finished meanwhile is one batch: under load batches grow, and the
+                # per-request cost of Elasticsearch is paid once per batch instead of per feed.
+                committing.append(run.process([fut.result() for fut in finished]))
+                drain(block_until=MAX_PENDING_COMMITS)
+            drain(block_until=0)
+        finally:
+            run.close()
+            report.timings = {k: round(v, 2) for k, v in run.timings.items()}
+    with mapped_errors("refreshing the articles and feeds indices"):
+        es.indices.refresh(index=f"{settings.index('articles')},{settings.index('feeds')}")
+    log.info("ingest: %s", {k: v for k, v in report.as_dict().items() if k != "article_ids"})
+    return report

@@ -1,0 +1,66 @@
+"""Subscriptions as data: parsing, validation errors that point at the line, motive matching."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.alerts.subscriptions import Subscription, load_subscriptions, parse_subscriptions
+from pipeline.errors import ConfigError
+from pipeline.settings import DEFAULT_CONFIG_DIR
+
+MOTIVES = ["hard_currency", "military_technology", "military_technology.space", "costs_and_risks"]
+
+
+def test_the_shipped_subscriptions_file_is_valid_against_the_taxonomy():
+    from pipeline.taxonomy import load_taxonomy
+
+    subs = load_subscriptions(DEFAULT_CONFIG_DIR / "subscriptions.yaml",
+                              load_taxonomy(DEFAULT_CONFIG_DIR / "taxonomy.yaml").ids)
+    assert subs and all(s.recipients for s in subs)
+    assert {s.mode for s in subs} >= {"immediate", "digest"}
+
+
+def test_defaults_and_single_values():
+    (sub,) = parse_subscriptions("subscriptions:\n  - id: desk\n    recipients: desk@example.org\n")
+    assert sub == Subscription(id="desk", recipients=("desk@example.org",))
+    assert sub.immediate and not sub.digest and sub.events == ("new", "update")
+
+
+@pytest.mark.parametrize(("item", "field", "line"), [
+    ("  - id: ok\n    recipients: [a@example.org]\n  - id: bad\n    recipients: [not-an-address]\n",
+     "recipients", 4),
+    ("  - id: ok\n    recipients: [a@example.org]\n    motives: [hard_cash]\n", "motives", 2),
+    ("  - id: ok\n    recipients: [a@example.org]\n    mode: hourly\n", "mode", 2),
+    ("  - id: ok\n    recipients: [a@example.org]\n    min_score: 2\n", "min_score", 2),
+    ("  - id: ok\n    recipients: [a@example.org]\n    colour: blue\n", "colour", 2),
+    ("  - id: ok\n    recipients: [a@example.org]\n  - id: ok\n    recipients: [b@example.org]\n", "id", 4),
+    ("  - id: ok\n    recipients: []\n", "recipients", 2),
+])
+def test_errors_name_the_file_item_field_and_line(item, field, line):
+    with pytest.raises(ConfigError) as info:
+        parse_subscriptions("subscriptions:\n" + item, "subs.yaml", MOTIVES)
+    err = info.value
+    assert (err.path, err.field, err.line) == ("subs.yaml", field, line)
+    assert f"subs.yaml:{line}" in str(err)
+
+
+def test_broken_yaml_and_a_missing_file_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        parse_subscriptions("subscriptions: [\n", "s.yaml")
+    with pytest.raises(ConfigError, match="not found"):
+        load_subscriptions(tmp_path / "nope.yaml")
+
+
+def test_motive_filter_includes_children_and_respects_score_topic_and_events():
+    tech = Subscription(id="t", recipients=("t@example.org",), motives=("military_technology",),
+                        min_score=0.5, events=("new",))
+    claim = {"motives": ["military_technology", "military_technology.space"], "score": 0.7, "on_topic": True}
+    assert tech.matches(claim, "new")
+    assert tech.matches({**claim, "motives": ["military_technology.space"]}, "new")  # child alone
+    assert not tech.matches(claim, "update")
+    assert not tech.matches({**claim, "score": 0.4}, "new")
+    assert not tech.matches({**claim, "motives": ["hard_currency"]}, "new")
+    assert not tech.matches({**claim, "motives": ["military_technology_extra"]}, "new")
+    assert not tech.matches({**claim, "on_topic": False}, "new")
+    everything = Subscription(id="e", recipients=("e@example.org",))
+    assert everything.matches({"motives": [], "score": 0.1}, "new")
