@@ -205,8 +205,8 @@ def extract_pending_claims(settings: Settings, es: Any = None, *, now: datetime 
             articles.append(hit["_source"] | {"id": hit["_source"].get("id") or hit["_id"]})
             if limit and len(articles) >= limit:
                 break
-    if classifier is None:
-        from pipeline.classify import get_classifier  # engineer B's, loaded lazily
+    if classifier is None and articles:  # no pending article: do not pay for loading the model
+        from pipeline.classify import get_classifier
 
         classifier = get_classifier()
 

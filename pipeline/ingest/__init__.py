@@ -4,13 +4,14 @@ Modules: ``sources`` (config), ``fetch`` (bounded, SSRF-guarded HTTP), ``parse``
 ``FeedEntry``), ``canonical`` (URLs and ids), ``extract`` (trafilatura with feed fallback),
 ``dedup`` (MinHash near-duplicates), ``articles`` (lookups and outlet merges), ``state`` (feed
 state), ``report`` (per-feed outcomes), ``poll`` (one source; ``check_sources``), ``run``
-(``ingest_once``).
+(``ingest_once``), ``reconcile`` (copies indexed by concurrent polls).
 """
 
 from __future__ import annotations
 
 from pipeline.ingest.parse import FeedEntry, ParsedFeed, parse_feed
 from pipeline.ingest.poll import check_sources
+from pipeline.ingest.reconcile import reconcile_near_duplicates
 from pipeline.ingest.report import FeedResult, IngestReport
 from pipeline.ingest.run import ingest_once
 from pipeline.ingest.sources import Source, Topic, load_sources, load_topic
@@ -27,4 +28,5 @@ __all__ = [
     "load_sources",
     "load_topic",
     "parse_feed",
+    "reconcile_near_duplicates",
 ]

@@ -1,0 +1,78 @@
+"""
+### newswatch: ingest
+
+Polls every configured feed (conditional GET), fetches and extracts the new articles, drops
+duplicates, and indexes the rest in Elasticsearch with `status: extracted`.
+
+* **Schedule**: cron from `NEWSWATCH_INGEST_SCHEDULE` (default every 5 minutes), no catch-up, one
+  run at a time.
+* **Parallelism**: the sources are split into `NEWSWATCH_INGEST_BATCHES` batches (default 2) and
+  polled by mapped tasks, one per batch.
+* **Copies across batches**: after all batches, copies of one story that parallel polls indexed
+  separately are reconciled (the later becomes `duplicate_of` the earlier).
+* **Output**: when new articles were indexed, an event on `newswatch://articles` whose extra
+  holds the counts; that event schedules the *classify* DAG. No new articles, no event.
+* **Safe to re-run**: article ids are hashes of canonical URLs and feed state only advances after
+  the articles it covers are indexed.
+"""
+
+from __future__ import annotations
+
+import os
+
+from airflow.sdk import dag, get_current_context, task
+from newswatch_airflow import ARTICLES, default_args, env_schedule, run_time, settings_from_airflow
+
+COUNTS = ("sources_polled", "sources_ok", "sources_failed", "sources_not_modified", "entries",
+          "new_articles", "duplicates")
+
+
+@dag(
+    dag_id="newswatch_ingest",
+    schedule=env_schedule("NEWSWATCH_INGEST_SCHEDULE", "*/5 * * * *"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(),
+    tags=["newswatch", "ingest"],
+    doc_md=__doc__,
+)
+def newswatch_ingest():
+    @task
+    def plan_batches() -> list[list[str]]:
+        """Split the configured source ids into at most NEWSWATCH_INGEST_BATCHES batches."""
+        from pipeline.ingest import load_sources
+
+        ids = [source.id for source in load_sources(settings_from_airflow().sources_file)]
+        n = max(1, min(int(os.environ.get("NEWSWATCH_INGEST_BATCHES", "2")), len(ids)))
+        return [ids[i::n] for i in range(n)] if ids else []
+
+    @task(map_index_template="{{ source_ids | join(',') }}")
+    def poll(source_ids: list[str]) -> dict:
+        from pipeline.ingest import ingest_once
+
+        now = run_time(get_current_context())
+        return ingest_once(settings_from_airflow(), source_ids=source_ids, now=now).as_dict()
+
+    @task(outlets=[ARTICLES])
+    def announce(reports: list[dict]) -> dict:
+        """Sum the batch reports; emit the articles event only when something new was indexed."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from pipeline.ingest import reconcile_near_duplicates
+
+        reports = list(reports)
+        totals = {key: sum(int(r.get(key, 0)) for r in reports) for key in COUNTS}
+        totals["article_ids"] = [i for r in reports for i in r.get("article_ids", [])]
+        # Batches poll in parallel, so two outlets' copies of one story can miss each other.
+        marked = reconcile_near_duplicates(settings_from_airflow(), article_ids=totals["article_ids"],
+                                           now=run_time(get_current_context()))["marked"]
+        totals["duplicates"] += len(marked)
+        if totals["new_articles"] == 0:
+            raise AirflowSkipException(f"no new articles: {totals}")
+        get_current_context()["outlet_events"][ARTICLES].extra = {k: totals[k] for k in COUNTS}
+        return totals
+
+    announce(poll.expand(source_ids=plan_batches()))
+
+
+newswatch_ingest()

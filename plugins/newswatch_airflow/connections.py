@@ -1,0 +1,111 @@
+"""Build ``pipeline.settings.Settings`` from the Airflow connections, at task run time only.
+
+Operators configure the services in Airflow (UI, secrets backend or ``AIRFLOW_CONN_*``), not in
+code: ``elasticsearch_default`` and ``smtp_default`` override the ``NEWSWATCH_*`` environment.
+Field meanings follow the providers, so a connection made for their hooks works here unchanged:
+
+* Elasticsearch (as ``ElasticsearchSQLHook``): host, port, ``schema`` is the URL scheme
+  (http/https), login/password for basic auth; extras ``api_key``, ``ca_certs``,
+  ``verify_certs``, ``request_timeout``. A host given as a full URL is taken as is.
+* SMTP (read through the provider's ``SmtpHook`` properties): host, port, login/password; extras
+  ``disable_ssl``, ``disable_tls`` (SSL and STARTTLS are on unless disabled), ``from_email``,
+  ``timeout``.
+
+A connection that does not exist leaves the environment's values in place (the local stack
+exports both); a connection that exists but is unusable raises ``ConfigError`` naming it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline.settings import ElasticsearchSettings, Settings, SmtpSettings
+
+log = logging.getLogger(__name__)
+
+ES_CONN_ID = "elasticsearch_default"
+SMTP_CONN_ID = "smtp_default"
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+def _get_connection(conn_id: str) -> Any | None:
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        log.info("no Airflow connection %r: using the NEWSWATCH_* environment", conn_id)
+        return None
+
+
+def elasticsearch_from_connection(conn: Any, base: ElasticsearchSettings) -> ElasticsearchSettings:
+    """Turn an ``elasticsearch`` connection into settings (pure: easy to test)."""
+    from pipeline.errors import ConfigError
+
+    host = (conn.host or "").strip()
+    if not host:
+        raise ConfigError("the connection has no host", item=conn.conn_id, field="host")
+    if "://" in host:
+        url = host.rstrip("/")
+    else:
+        scheme = (conn.schema or "http").strip().lower()
+        if scheme not in {"http", "https"}:
+            raise ConfigError(f"schema must be http or https, not {scheme!r} (it is the URL scheme)",
+                              item=conn.conn_id, field="schema")
+        port = conn.port or (443 if scheme == "https" else 9200)
+        url = f"{scheme}://{host}:{port}"
+    extra = conn.extra_dejson or {}
+    try:
+        timeout = float(extra.get("request_timeout", base.request_timeout))
+    except (TypeError, ValueError):
+        raise ConfigError("request_timeout must be a number of seconds", item=conn.conn_id,
+                          field="extra.request_timeout") from None
+    return replace(
+        base, url=url, api_key=extra.get("api_key") or None, username=conn.login or None,
+        password=conn.password or None, ca_certs=extra.get("ca_certs") or None,
+        verify_certs=_truthy(extra.get("verify_certs", True)), request_timeout=timeout,
+    )
+
+
+def smtp_from_connection(conn: Any, base: SmtpSettings) -> SmtpSettings:
+    """Turn an ``smtp`` connection into settings, with the provider hook's reading of the extras."""
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    from pipeline.errors import ConfigError
+
+    hook = SmtpHook(smtp_conn_id=conn.conn_id)
+    hook.smtp_connection = conn  # the hook's properties read this; no server is contacted
+    if not hook.host:
+        raise ConfigError("the connection has no host", item=conn.conn_id, field="host")
+    ssl = hook.use_ssl
+    return replace(
+        base, host=hook.host, port=int(hook.port or (465 if ssl else 25)),
+        username=hook.smtp_user or None, password=hook.smtp_password or None,
+        ssl=ssl, starttls=hook.smtp_starttls and not ssl, timeout=float(hook.timeout),
+        sender=hook.from_email or base.sender,
+    )
+
+
+def settings_from_airflow(base: Settings | None = None, *, es_conn_id: str = ES_CONN_ID,
+                          smtp_conn_id: str = SMTP_CONN_ID) -> Settings:
+    """Settings for a task: the environment, overridden by the Airflow connections."""
+    from pipeline.settings import load_settings
+
+    settings = base or load_settings()
+    es_conn = _get_connection(es_conn_id)
+    if es_conn is not None:
+        settings = replace(settings, elasticsearch=elasticsearch_from_connection(es_conn,
+                                                                                 settings.elasticsearch))
+    smtp_conn = _get_connection(smtp_conn_id)
+    if smtp_conn is not None:
+        settings = replace(settings, smtp=smtp_from_connection(smtp_conn, settings.smtp))
+    return settings

@@ -1,0 +1,128 @@
+"""A whole local stack for the end-to-end test and the latency benchmark.
+
+Real pieces only: Airflow (``airflow standalone`` via ``pipeline.stack.airflow``, its own
+AIRFLOW_HOME and port), the harness's Elasticsearch with a unique index prefix, an SMTP server
+and the sample feed server in this process, a sources file and a subscriptions file in a
+temporary folder. Nothing is triggered by hand: the ingest cron (every minute here) and the
+Assets drive the runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.demo import SampleSet, load_sample
+from pipeline.settings import Settings
+from pipeline.stack import airflow as airflow_stack
+from pipeline.stack.common import free_port
+from pipeline.stack.feedserver import SampleFeedServer
+from pipeline.stack.smtp import MailCatcher, read_maildir
+
+OPERATOR_SUBJECT = "[newswatch] Airflow"
+SUBSCRIBER = "desk@example.org"
+
+
+@dataclass
+class LocalStack:
+    settings: Settings
+    es: Any
+    mail: MailCatcher
+    feeds: SampleFeedServer
+    released_at: dict[str, datetime]
+
+    def release(self, n: int = 1) -> list[str]:
+        ids = self.feeds.release(n)
+        now = datetime.now(UTC)
+        for item_id in ids:
+            self.released_at[item_id] = now
+        return ids
+
+    def docs(self, kind: str, query: dict | None = None, size: int = 1000) -> list[dict]:
+        alias = self.settings.index(kind)
+        if not self.es.indices.exists_alias(name=alias):
+            return []
+        self.es.indices.refresh(index=alias)
+        res = self.es.search(index=alias, query=query or {"match_all": {}}, size=size,
+                             source_excludes=["embedding", "payload"])
+        return [h["_source"] | {"_id": h["_id"]} for h in res["hits"]["hits"]]
+
+    def alert_messages(self) -> list[Any]:
+        return [m for m in read_maildir(self.mail.maildir)
+                if not str(m["Subject"]).startswith(OPERATOR_SUBJECT)]
+
+    def operator_messages(self) -> list[Any]:
+        return [m for m in read_maildir(self.mail.maildir) if str(m["Subject"]).startswith(OPERATOR_SUBJECT)]
+
+    def mail_files(self) -> list[Path]:
+        return sorted((self.mail.maildir / "new").glob("*.eml"))
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 3.0) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def sources_yaml(feeds: SampleFeedServer, outlets: list[str]) -> str:
+    lines = ["# sample feeds of the in-process feed server (test data)", "defaults:", "  kind: rss",
+             "  language: en", "  poll_minutes: 1", "  allow_private: true", "  timeout: 10", "sources:"]
+    for outlet in outlets:
+        lines += [f"  - id: {outlet}", f"    name: {outlet} (sample)", f"    url: {feeds.feed_url(outlet)}"]
+    return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def local_stack(base: Settings, es: Any, tmp: Path, sample: SampleSet | None = None, *,
+                schedule: str = "* * * * *", parallelism: int = 3) -> Iterator[LocalStack]:
+    """Start everything, yield, then stop everything (Airflow by process group and AIRFLOW_HOME)."""
+    sample = sample or load_sample()
+    feeds = SampleFeedServer(sample=sample).start()
+    mail = MailCatcher(tmp / "mail", free_port()).start()
+    prefix = f"test-e2e-{uuid.uuid4().hex[:8]}"
+    sources = tmp / "sources.yaml"
+    sources.write_text(sources_yaml(feeds, sorted({i.outlet for i in sample.items})))
+    subscriptions = tmp / "subscriptions.yaml"
+    subscriptions.write_text(f"subscriptions:\n  - id: desk\n    recipients: [{SUBSCRIBER}]\n"
+                             "    mode: immediate\n    min_score: 0\n")
+    settings = replace(base, index_prefix=prefix, state_dir=tmp / "state", allow_private_hosts=True,
+                       smtp=replace(base.smtp, host="127.0.0.1", port=mail.port),
+                       sources_path=sources, subscriptions_path=subscriptions)
+    saved = {k: os.environ.get(k) for k in ("NEWSWATCH_AIRFLOW_PORT", "NEWSWATCH_INGEST_SCHEDULE",
+                                            "NEWSWATCH_AIRFLOW_PARALLELISM", "NEWSWATCH_OPERATOR_EMAIL",
+                                            "NEWSWATCH_RETRY_DELAY_SECONDS")}
+    os.environ.update({"NEWSWATCH_AIRFLOW_PORT": str(free_port()), "NEWSWATCH_INGEST_SCHEDULE": schedule,
+                       "NEWSWATCH_AIRFLOW_PARALLELISM": str(parallelism),
+                       "NEWSWATCH_OPERATOR_EMAIL": "ops@example.org", "NEWSWATCH_RETRY_DELAY_SECONDS": "10"})
+    stack = LocalStack(settings, es, mail, feeds, {})
+    try:
+        airflow_stack.start(settings)
+        yield stack
+    finally:
+        try:
+            airflow_stack.stop(settings)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            mail.stop()
+            feeds.stop()
+            es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
+            found = es.options(ignore_status=404).indices.get_index_template(name=f"{prefix}-*")
+            for item in found.get("index_templates", []):
+                es.indices.delete_index_template(name=item["name"])

@@ -1,0 +1,84 @@
+"""End to end with the real scheduler: items appear on the feed, and with no manual trigger the
+articles get classified, claims clustered and exactly one email per new claim arrives; the same
+story syndicated by another outlet later produces no email. Everything is stopped afterwards."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from pipeline.demo import load_sample
+from pipeline.stack import airflow as airflow_stack
+from pipeline.stack.common import pid_alive
+from tests.e2e.support import SUBSCRIBER, LocalStack, local_stack, wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
+
+# Released first: a wire report and a think-tank analysis (both on topic, with claims).
+FIRST = ("nw-first-contingent", "eo-the-price-of-a-brigade")
+# Released later: the wire report syndicated by a newspaper, i.e. the same claims from another outlet.
+COPY = "ch-first-contingent"
+
+
+def _settled(stack: LocalStack, n_articles: int) -> bool:
+    """All articles classified, their claims checked for novelty, and every alert sent."""
+    articles = [a for a in stack.docs("articles") if not a.get("duplicate_of")]
+    if len(articles) < n_articles or any(a.get("status") != "classified" for a in articles):
+        return False
+    if any(a.get("on_topic") and not a.get("claims_extracted") for a in articles):
+        return False
+    claims = stack.docs("claims")
+    if not claims or not all(c.get("novelty_checked") for c in claims):
+        return False
+    alerts = stack.docs("alerts", {"term": {"kind": "immediate"}})
+    return bool(alerts) and all(a["status"] == "sent" for a in alerts) and \
+        len(stack.alert_messages()) >= len(alerts)
+
+
+def test_scheduled_pipeline_alerts_once_per_new_claim(base_settings, es, tmp_path):
+    sample = load_sample()
+    subset = replace(sample, items=tuple(sample.by_id(i) for i in (*FIRST, COPY)))
+    with local_stack(base_settings, es, tmp_path, subset) as stack:
+        wait_until(lambda: airflow_stack.status(stack.settings).running, 60, "Airflow to report healthy")
+        started = time.monotonic()
+        stack.release(len(FIRST))
+        wait_until(lambda: _settled(stack, len(FIRST)), 420, "the first items to be classified and alerted")
+        first_wave = time.monotonic() - started
+
+        articles = stack.docs("articles")
+        assert len(articles) == len(FIRST)
+        assert all("motives" in a and isinstance(a["motives"], list) for a in articles)
+        assert any(a["motives"] for a in articles), "no article got a motive"
+        claims = stack.docs("claims")
+        assert all(c.get("cluster_id") for c in claims), "a claim was not clustered"
+        assert stack.docs("clusters")
+        new = {c["_id"] for c in claims if c.get("novelty") in {"new", "update"}}
+        alerts = stack.docs("alerts", {"term": {"kind": "immediate"}})
+        messages = stack.alert_messages()
+        # exactly one email per new claim, each a different message, all to the subscriber
+        assert len(messages) == len(alerts) == len(new) > 0
+        assert {a["claim_id"] for a in alerts} == new
+        assert sorted(str(m["Message-ID"]) for m in messages) == sorted(a["message_id"] for a in alerts)
+        assert len({str(m["Message-ID"]) for m in messages}) == len(messages)
+        assert all(m["To"] == SUBSCRIBER for m in messages)
+
+        # the same story from another outlet, later: a duplicate, no new claim, no email
+        stack.release(1)
+        original = next(a for a in articles if a["source_id"] == "northwire")
+        copy = wait_until(lambda: [a for a in stack.docs("articles") if a["source_id"] == "capital-herald"],
+                          180, "the syndicated copy to be ingested")[0]
+        assert copy.get("duplicate_of") == original["_id"]
+        by_id = {"ids": {"values": [original["_id"]]}}
+        wait_until(lambda: "capital-herald" in stack.docs("articles", by_id)[0].get("outlets", []), 60,
+                   "the original to list the copy's outlet")
+        time.sleep(75)  # a full ingest cycle more, and any run it might wake
+        assert not [c for c in stack.docs("claims") if c["article_id"] == copy["_id"]]
+        assert len(stack.alert_messages()) == len(messages)
+        assert stack.operator_messages() == [], "a task failed for good"
+        pid = int(airflow_stack.pid_file(stack.settings).read_text())
+        print(f"first wave settled in {first_wave:.0f}s; {len(messages)} alert emails")
+    assert not pid_alive(pid)
+    assert airflow_stack.processes(stack.settings) == [], "Airflow processes were left running"
+    assert not airflow_stack.pid_file(stack.settings).exists()
