@@ -22,6 +22,7 @@ from pipeline.alerts.novelty import (
     same_claim,
 )
 from pipeline.claims.figures import figures_relation, parse_figures
+from pipeline.classify.evaluate import Counts
 from pipeline.errors import ConfigError
 from pipeline.settings import REPO_ROOT
 
@@ -42,27 +43,13 @@ class Pair:
 
 
 @dataclass
-class Scores:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
+class Scores(Counts):
+    """Precision/recall counts of "same claim" plus repeat-vs-update accuracy."""
+
     tn: int = 0
     event_ok: int = 0
     event_total: int = 0
     errors: list[str] = field(default_factory=list)
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
 
 class _Resolver:
