@@ -23,8 +23,8 @@ run: install
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/newswatch run
 
 test: install
-	@set -o pipefail; $(TEST_ENV) $(BIN)/newswatch stack up --services elasticsearch,smtp; \
-	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(TEST_ENV) $(BIN)/newswatch stack up --services elasticsearch,smtp \
+	  && $(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	$(TEST_ENV) $(BIN)/newswatch stack down; exit $$rc
 
 lint: install
