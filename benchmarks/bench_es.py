@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from pipeline.es.bulk import bulk_write
 from pipeline.es.client import build_client
-from pipeline.es.schema import ensure_indices
+from pipeline.es.schema import drop_prefix, ensure_indices
 from pipeline.search import build_query, parse_since, search
 from pipeline.settings import load_settings
 from pipeline.taxonomy import REQUIRED_IDS
@@ -144,10 +144,7 @@ def main() -> None:
         bench_bulk(es, base, args.docs, args.rounds)
         bench_search(es, base, args.search_docs, args.queries)
     finally:
-        es.options(ignore_status=404).indices.delete(index=f"{base.index_prefix}-*", expand_wildcards="all")
-        for t in es.options(ignore_status=404).indices.get_index_template(
-                name=f"{base.index_prefix}-*").get("index_templates", []):
-            es.indices.delete_index_template(name=t["name"])
+        drop_prefix(es, base.index_prefix)
 
 
 if __name__ == "__main__":

@@ -120,6 +120,7 @@ def main() -> int:
         return 0
 
     from pipeline.es.client import build_client
+    from pipeline.es.schema import drop_prefix
     from pipeline.ingest import ingest_once
     from pipeline.ingest.sources import Source
     from pipeline.settings import load_settings
@@ -184,13 +185,7 @@ def main() -> int:
         finally:
             server.terminate()
             server.wait(10)
-            es.options(ignore_status=404).indices.delete(
-                index=f"{settings.index_prefix}-*", expand_wildcards="all"
-            )
-            for t in es.indices.get_index_template(name=f"{settings.index_prefix}-*").get(
-                "index_templates", []
-            ):
-                es.indices.delete_index_template(name=t["name"])
+            drop_prefix(es, settings.index_prefix)
 
         import feedparser
 

@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.demo import load_sample  # noqa: E402
 from pipeline.es.client import build_client  # noqa: E402
+from pipeline.es.schema import drop_prefix
 from pipeline.settings import load_settings  # noqa: E402
 from pipeline.stack import airflow as airflow_stack  # noqa: E402
 from pipeline.stack.common import read_pid  # noqa: E402
@@ -199,10 +200,7 @@ def direct_baseline(base, es, tmp: Path) -> tuple[float, float]:
     finally:
         mail.stop()
         feeds.stop()
-        es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
-        found = es.options(ignore_status=404).indices.get_index_template(name=f"{prefix}-*")
-        for item in found.get("index_templates", []):
-            es.indices.delete_index_template(name=item["name"])
+        drop_prefix(es, prefix)
     return out[0], out[-1]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.es.schema import drop_prefix
 from pipeline.settings import Settings, load_settings
 from pipeline.stack.common import free_port
 from pipeline.stack.smtp import MailCatcher
@@ -55,10 +56,7 @@ def settings(base_settings: Settings, tmp_path: Path, es) -> Iterator[Settings]:
     s = replace(base_settings, index_prefix=prefix, state_dir=tmp_path / "state",
                 allow_private_hosts=True)
     yield s
-    es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
-    for name in es.indices.get_index_template(name=f"{prefix}-*").get("index_templates", []) \
-            if es.indices.exists_index_template(name=f"{prefix}-*") else []:
-        es.indices.delete_index_template(name=name["name"])
+    drop_prefix(es, prefix)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from pipeline.es.schema import drop_prefix
 from pipeline.ingest.sources import Source
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -99,7 +100,4 @@ def isolated_settings(base: Any, es: Any, tmp: Path) -> Iterator[Any]:
     try:
         yield s
     finally:
-        es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
-        if es.indices.exists_index_template(name=f"{prefix}-*"):
-            for t in es.indices.get_index_template(name=f"{prefix}-*")["index_templates"]:
-                es.indices.delete_index_template(name=t["name"])
+        drop_prefix(es, prefix)

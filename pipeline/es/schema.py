@@ -200,3 +200,16 @@ def ensure_indices(es: Any, settings: Settings, kinds: list[str] | None = None,
                 es.indices.put_alias(index=index, name=alias, is_write_index=True)
         out[alias] = index
     return out
+
+
+def drop_prefix(es: Any, prefix: str) -> None:
+    """Delete every index and index template named ``{prefix}-*`` (test and benchmark clean-up).
+
+    Refuses the default prefix so a typo cannot wipe a real installation.
+    """
+    if not prefix or prefix == "newswatch":
+        raise ValueError(f"refusing to drop the indices of prefix {prefix!r}")
+    es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
+    found = es.options(ignore_status=404).indices.get_index_template(name=f"{prefix}-*")
+    for item in found.get("index_templates", []):
+        es.indices.delete_index_template(name=item["name"])

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from pipeline.es.schema import drop_prefix
 from pipeline.settings import Settings
 from pipeline.stack import airflow as airflow_stack
 from pipeline.stack.common import free_port
@@ -85,10 +86,7 @@ def chain(airflow_db, dagbag, es, base_settings: Settings, tmp_path_factory) -> 
         yield Chain(settings, es, mail, feeds, dagbag)
     mail.stop()
     feeds.stop()
-    es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
-    templates = es.options(ignore_status=404).indices.get_index_template(name=f"{prefix}-*")
-    for item in templates.get("index_templates", []):
-        es.indices.delete_index_template(name=item["name"])
+    drop_prefix(es, prefix)
 
 
 def run(chain: Chain, dag_id: str, logical_date: datetime) -> tuple[Any, dict[str, str]]:

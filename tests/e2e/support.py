@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.demo import SampleSet, load_sample
+from pipeline.es.schema import drop_prefix
 from pipeline.settings import Settings
 from pipeline.stack import airflow as airflow_stack
 from pipeline.stack.common import free_port
@@ -122,7 +123,4 @@ def local_stack(base: Settings, es: Any, tmp: Path, sample: SampleSet | None = N
                     os.environ[key] = value
             mail.stop()
             feeds.stop()
-            es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
-            found = es.options(ignore_status=404).indices.get_index_template(name=f"{prefix}-*")
-            for item in found.get("index_templates", []):
-                es.indices.delete_index_template(name=item["name"])
+            drop_prefix(es, prefix)

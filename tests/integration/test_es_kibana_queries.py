@@ -8,6 +8,7 @@ import json
 import pytest
 
 from pipeline import kibana
+from pipeline.es.schema import drop_prefix
 from tests.es_samples import SAVED_SEARCH_EXPECTED, load_samples
 
 SEARCHES = [o for o in kibana.build_objects() if o["type"] == "search"]
@@ -24,9 +25,7 @@ def loaded(es, base_settings):
     settings = replace(base_settings, index_prefix=f"test-kq-{uuid.uuid4().hex[:8]}")
     load_samples(es, settings)
     yield settings
-    es.options(ignore_status=404).indices.delete(index=f"{settings.index_prefix}-*")
-    for t in es.indices.get_index_template(name=f"{settings.index_prefix}-*")["index_templates"]:
-        es.indices.delete_index_template(name=t["name"])
+    drop_prefix(es, settings.index_prefix)
 
 
 def test_every_saved_search_has_an_expectation():

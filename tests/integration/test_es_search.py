@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.errors import ConfigError, ServiceError
+from pipeline.es.schema import drop_prefix
 from pipeline.search import parse_since, search, validate_motive
 from tests.es_samples import NOW, load_samples
 
@@ -20,9 +21,7 @@ def loaded(es, base_settings):
     settings = replace(base_settings, index_prefix=f"test-sr-{uuid.uuid4().hex[:8]}")
     load_samples(es, settings)
     yield settings
-    es.options(ignore_status=404).indices.delete(index=f"{settings.index_prefix}-*")
-    for t in es.indices.get_index_template(name=f"{settings.index_prefix}-*")["index_templates"]:
-        es.indices.delete_index_template(name=t["name"])
+    drop_prefix(es, settings.index_prefix)
 
 
 def _ids(rows):
