@@ -12,6 +12,8 @@ TEST_ENV := NEWSWATCH_STATE_DIR=$(CURDIR)/.state/test NEWSWATCH_ES_URL=http://12
 .PHONY: install run test lint stack-down bench lock
 
 install: $(STAMP)
+	@HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/newswatch model build --if-missing \
+	  || echo "warning: the ONNX build failed; classification falls back to torch (see above)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PY) >/dev/null || { echo "newswatch needs Python 3.11 ($(PY)) on PATH"; exit 1; }

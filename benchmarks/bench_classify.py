@@ -1,13 +1,21 @@
-"""Benchmark of the classify stage against a bare model forward pass, measured in the same run.
+"""Benchmark of the classify stage against a bare model forward pass, per backend, in one run.
 
-Prints sentences/s of: the bare forward pass (tokenise + model + pooling, no cache), the classify
-stage on the same sentences (embedding + motive head + roll-up), the whole article path (split,
-language, gate, embed, head), the same articles again (syndicated copies: cache hits), the ratio of
-the classify stage to the bare pass (target >= 0.85), the process RSS with the model loaded
-(target < 600 MB), and torch dynamic int8: its speed and whether its labels agree with fp32 on
-the evaluation corpus (int8 is only worth enabling when they agree).
+For each backend (torch fp32, ONNX Runtime fp32 and int8 when ``newswatch model build`` has made
+them) a fresh child process loads the classifier and prints, measured inside that process:
 
-Run: .venv/bin/python benchmarks/bench_classify.py [--shared ../shared] [--repeat 2]
+- the bare forward pass (tokenise + model + pooling, no cache) in sentences/s;
+- the classify stage on the same sentences (embedding + motive head), and its ratio to the bare
+  pass (target >= 0.85);
+- the whole article path (split, language, gate, embed, head, roll-up) with a cold cache, and again
+  on the same articles (syndicated copies: cache hits);
+- the process's peak RSS with everything loaded (target < 600 MB) and which heavy modules it
+  imported.
+
+Then one more child loads every backend and times their bare passes interleaved, so the speed-ups
+between backends are measured under the same conditions (the machine may be shared). Whether int8
+is enabled comes from the build's agreement check (``newswatch model status``).
+
+Run: .venv/bin/python benchmarks/bench_classify.py [--shared ../shared] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -15,133 +23,166 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+HEAVY = ("torch", "transformers", "sklearn", "onnxruntime")
 
 
-def best_of(repeat: int, fn) -> float:  # noqa: ANN001 - tiny local helper
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--no-int8", action="store_true")
-    args = parser.parse_args()
-
-    import sklearn.linear_model  # noqa: F401 - imported before the RSS baseline on purpose
-    import torch
-    import transformers  # noqa: F401
-
-    from pipeline.classify.model import ArticleInput, Classifier
+def corpus(shared: Path) -> tuple[list[str], list[dict]]:
     from pipeline.classify.sentences import split_sentences
 
     rows = [json.loads(line) for line in
-            (args.shared / "corpus" / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
+            (shared / "corpus" / "articles.jsonl").read_text(encoding="utf-8").splitlines() if line]
     english = [r for r in rows if r["language"] == "en"]
     sentences = list(dict.fromkeys(s for r in english for s in split_sentences(r["text"])))
-    for seed in sorted((args.shared / "seeds").glob("*.txt")):
+    for seed in sorted((shared / "seeds").glob("*.txt")):
         sentences.extend(s for s in split_sentences(seed.read_text(encoding="utf-8"))
                          if s not in sentences)
-    words = sum(len(s.split()) for s in sentences) / len(sentences)
+    return sentences, english
 
+
+def make_embedder(backend: str):  # noqa: ANN201 - returns one of the embedder classes
+    from pipeline.classify import onnx_backend
+    from pipeline.classify.embedder import TorchEmbedder
+
+    if backend == "torch-fp32":
+        return TorchEmbedder()
+    build = onnx_backend.load_build()
+    if build is None or build.problem:
+        raise SystemExit(f"{backend}: no usable ONNX build; run `newswatch model build`")
+    precision = backend.split("-")[1]
+    return onnx_backend.OnnxEmbedder(build.path(precision), precision=precision)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def child(backend: str, shared: Path, repeat: int) -> dict:
     import warnings
 
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=UserWarning)
-    rss_before = rss_mb()
+    warnings.filterwarnings("ignore")
+    from pipeline.classify.embedder import default_threads
+    from pipeline.classify.model import ArticleInput, Classifier
+    from pipeline.classify.sentences import split_sentences
+    from pipeline.procinfo import peak_rss_mb
+
+    sentences, english = corpus(shared)
     t0 = time.perf_counter()
-    classifier = Classifier()
+    embedder = make_embedder(backend)
+    classifier = Classifier(embedder=embedder)
     load_s = time.perf_counter() - t0
-    embedder = classifier.embedder
-    rss_loaded = rss_mb()
-
-    print(f"sentences: {len(sentences)} unique (mean {words:.1f} words), torch threads "
-          f"{torch.get_num_threads()}, batch {embedder.batch_size}")
-    print(f"model + head load: {load_s:.1f} s; RSS {rss_before:.0f} MB (torch, transformers, sklearn "
-          f"imported) -> {rss_loaded:.0f} MB: model + head {rss_loaded - rss_before:.0f} MB")
-
     embedder.forward(sentences[:32])  # warm-up
-
-    def bare() -> None:
-        embedder.forward(sentences)
+    items = [ArticleInput(r["title"], r["text"], r["language"]) for r in english]
+    n_article_sentences = sum(len(split_sentences(r["text"])) for r in english)
 
     def stage() -> None:
         embedder._cache.clear()
         classifier.classify_sentences(sentences)
 
-    items = [ArticleInput(r["title"], r["text"], r["language"]) for r in english]
-    n_article_sentences = sum(len(split_sentences(r["text"])) for r in english)
-
-    def articles_cold() -> None:
+    def articles() -> None:
         embedder._cache.clear()
         classifier.classify_articles(items)
 
-    # Interleaved, best of N: the machine may be shared, so each kind gets the same conditions.
-    timings: dict[str, list[float]] = {"bare": [], "stage": [], "articles": []}
-    for _ in range(args.repeat):
-        for name, fn in (("bare", bare), ("stage", stage), ("articles", articles_cold)):
-            timings[name].append(best_of(1, fn))
-    t_bare, t_stage, t_articles = (min(timings[k]) for k in ("bare", "stage", "articles"))
+    runs: dict[str, list[float]] = {"bare": [], "stage": [], "articles": []}
+    for _ in range(repeat):  # interleaved: each kind sees the same conditions
+        runs["bare"].append(timed(lambda: embedder.forward(sentences)))
+        runs["stage"].append(timed(stage))
+        runs["articles"].append(timed(articles))
     classifier.classify_articles(items)
-    t_cached = best_of(args.repeat, lambda: classifier.classify_articles(items))
-    rss_peak = rss_mb()
+    cached = min(timed(lambda: classifier.classify_articles(items)) for _ in range(repeat))
+    bare = [len(sentences) / t for t in runs["bare"]]
+    stage_rates = [len(sentences) / t for t in runs["stage"]]
+    return {
+        "backend": backend, "sentences": len(sentences), "load_s": load_s,
+        "bare": max(bare), "stage": max(stage_rates),
+        # per repeat, stage over the bare pass run just before it: robust to drifting load
+        "ratio_median": statistics.median(s / b for s, b in zip(stage_rates, bare, strict=True)),
+        "articles": n_article_sentences / min(runs["articles"]),
+        "cached": n_article_sentences / cached,
+        "peak_rss_mb": peak_rss_mb(),  # VmHWM of this child
+        "heavy_modules": [m for m in HEAVY if m in sys.modules],
+        "threads": default_threads(),
+    }
 
-    bare_rate = len(sentences) / t_bare
-    stage_rate = len(sentences) / t_stage
-    print(f"bare forward pass      : {bare_rate:8.1f} sentences/s")
-    print(f"classify stage         : {stage_rate:8.1f} sentences/s   ratio to bare "
-          f"{stage_rate / bare_rate:.3f} (target >= 0.85)")
-    print(f"articles, cold cache   : {n_article_sentences / t_articles:8.1f} sentences/s   ratio to bare "
-          f"{n_article_sentences / t_articles / bare_rate:.3f}")
-    print(f"articles, cached copies: {n_article_sentences / t_cached:8.1f} sentences/s   ratio to bare "
-          f"{n_article_sentences / t_cached / bare_rate:.1f}")
-    print(f"RSS with model loaded  : {rss_peak:.0f} MB (target < 600 MB)")
 
-    if not args.no_int8:
-        fp32 = {i: r.motives for i, r in enumerate(classifier.classify_articles(
-            [ArticleInput(r["title"], r["text"], r["language"]) for r in rows]))}
-        fp32_sent = [s.motives for r in classifier.classify_articles(items) for s in r.sentences]
-        quantized = torch.ao.quantization.quantize_dynamic(embedder.model, {torch.nn.Linear},
-                                                           dtype=torch.qint8)
-        original = embedder.model
-        embedder.model = quantized
-        try:
-            embedder.forward(sentences[:32])
-            t_int8 = best_of(args.repeat, bare)
-            embedder._cache.clear()
-            int8 = {i: r.motives for i, r in enumerate(classifier.classify_articles(
-                [ArticleInput(r["title"], r["text"], r["language"]) for r in rows]))}
-            int8_sent = [s.motives for r in classifier.classify_articles(items) for s in r.sentences]
-        finally:
-            embedder.model = original
-            embedder._cache.clear()
-        same_articles = sum(fp32[i] == int8[i] for i in fp32)
-        same_sentences = sum(a == b for a, b in zip(fp32_sent, int8_sent, strict=True))
-        print(f"int8 dynamic forward   : {len(sentences) / t_int8:8.1f} sentences/s   "
-              f"speed-up {t_bare / t_int8:.2f}x")
-        agrees = same_articles == len(fp32) and same_sentences == len(fp32_sent)
-        print(f"int8 label agreement   : articles {same_articles}/{len(fp32)}, sentences "
-              f"{same_sentences}/{len(fp32_sent)} -> "
-              f"{'agrees: may be enabled' if agrees else 'DISAGREES: keep fp32'}")
+def compare(backends: list[str], shared: Path, repeat: int) -> dict:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    sentences, _ = corpus(shared)
+    embedders = {b: make_embedder(b) for b in backends}
+    for e in embedders.values():
+        e.forward(sentences[:32])
+    rates: dict[str, list[float]] = {b: [] for b in backends}
+    for _ in range(repeat):
+        for b, e in embedders.items():
+            rates[b].append(len(sentences) / timed(lambda e=e: e.forward(sentences)))
+    return {b: max(r) for b, r in rates.items()}
+
+
+def run_child(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"child {args} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--compare", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.shared, args.repeat)))
+        return 0
+    if args.compare:
+        print(json.dumps(compare(args.compare.split(","), args.shared, args.repeat)))
+        return 0
+
+    from pipeline.classify import onnx_backend
+
+    build = onnx_backend.load_build()
+    backends = ["torch-fp32"]
+    if build is not None and build.problem is None:
+        backends += ["onnx-fp32", "onnx-int8"]
+        agreement = build.manifest["agreement"]
+        print(f"ONNX build: int8 {'ENABLED' if build.int8_enabled else 'not enabled'} "
+              f"(articles {agreement['articles_agree']}/{agreement['articles']} and sentences "
+              f"{agreement['sentences_agree']}/{agreement['sentences']} agree with fp32)")
+    else:
+        print("no usable ONNX build (run `newswatch model build`): torch only")
+    results = [run_child(["--child", b, "--shared", str(args.shared), "--repeat", str(args.repeat)])
+               for b in backends]
+    first = results[0]
+    print(f"{first['sentences']} unique sentences, {first['threads']} threads, cpu count {os.cpu_count()}")
+    print(f"{'backend':11} {'load s':>6} {'bare/s':>7} {'stage/s':>7} {'stage/bare':>10} "
+          f"{'articles/s':>10} {'cached/s':>9} {'peak RSS':>9}  heavy modules")
+    for r in results:
+        print(f"{r['backend']:11} {r['load_s']:6.1f} {r['bare']:7.1f} {r['stage']:7.1f} "
+              f"{r['ratio_median']:10.3f} {r['articles']:10.1f} {r['cached']:9.0f} "
+              f"{r['peak_rss_mb']:7.0f}MB  {','.join(r['heavy_modules'])}")
+    print("targets: stage/bare >= 0.85 (median of interleaved repeats); peak RSS < 600 MB; "
+          "reference on 2 cores ~120 sentences/s fp32, ~220 int8")
+    if len(backends) > 1:
+        speeds = run_child(["--compare", ",".join(backends), "--shared", str(args.shared),
+                            "--repeat", str(args.repeat)])
+        base = speeds["torch-fp32"]
+        print("bare forward, interleaved in one process: " + "; ".join(
+            f"{b} {s:.1f}/s ({s / base:.2f}x torch)" for b, s in speeds.items()))
     return 0
 
 

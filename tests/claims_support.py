@@ -38,7 +38,7 @@ def claim_doc(text: str, *, article_id: str, outlet: str, motives: list[str] | N
                "language": "en"}
     cand = read_sentence(0, text, motives, {m: score for m in motives})
     (doc,) = build_claim_docs(article, [cand], now=when)
-    doc["embedding"] = [float(x) for x in get_embedder().embed([text])[0]]
+    doc["embedding"] = [float(x) for x in get_embedder("exact").embed([text])[0]]
     return doc
 
 

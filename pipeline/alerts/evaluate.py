@@ -111,7 +111,7 @@ def _features(pairs: list[Pair]) -> list[tuple[float, float]]:
 
     from pipeline.classify.embedder import get_embedder
 
-    emb = get_embedder().embed([p.a for p in pairs] + [p.b for p in pairs])
+    emb = get_embedder("exact").embed([p.a for p in pairs] + [p.b for p in pairs])
     n = len(pairs)
     cos = np.sum(emb[:n] * emb[n:], axis=1)
     return [(float(c), lexical_similarity(p.a, p.b)) for c, p in zip(cos, pairs, strict=True)]

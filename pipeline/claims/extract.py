@@ -223,7 +223,7 @@ def extract_pending_claims(settings: Settings, es: Any = None, *, now: datetime 
                                                           now=now)
     all_docs = [d for docs in docs_by_article.values() for d in docs]
     if all_docs:
-        vectors = get_embedder().embed([d["text"] for d in all_docs])
+        vectors = get_embedder("exact").embed([d["text"] for d in all_docs])
         for doc, vec in zip(all_docs, vectors, strict=True):
             doc["embedding"] = [round(float(x), 6) for x in vec]
     report = bulk_write(es, settings.index("claims"), all_docs, op_type="create", refresh=True)

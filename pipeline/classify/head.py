@@ -31,6 +31,7 @@ DEFAULT_THRESHOLD = 0.5
 
 # Weights of the three signals in the final score.
 W_HEAD, W_PROTO, W_KEYWORD = 0.6, 0.25, 0.15
+HEAD_C = 4.0  # inverse regularisation strength of each motive's logistic regression
 PROTO_LOW, PROTO_HIGH = 0.2, 0.6  # cosine mapped linearly to [0, 1] between these
 
 
@@ -83,26 +84,37 @@ def load_thresholds(path: Path = THRESHOLDS_FILE) -> dict[str, float]:
     return {str(k): float(v) for k, v in data.get("thresholds", {}).items()}
 
 
-def _cache_file(texts: list[str]) -> Path:
+def _digest(model_id: str, texts: list[str], labels: list[frozenset[str]] | None = None) -> str:
     import hashlib
 
     from pipeline.classify.embedder import model_dir
-    from pipeline.settings import load_settings
 
     digest = hashlib.blake2b(digest_size=12)
-    digest.update(str(model_dir()).encode())
-    for text in texts:
+    digest.update(f"{model_dir()}|{model_id}|C={HEAD_C}".encode())
+    for i, text in enumerate(texts):
         digest.update(text.encode("utf-8") + b"\0")
-    return load_settings().state_dir / "classifier" / f"training-{digest.hexdigest()}.npy"
+        if labels is not None:
+            digest.update(",".join(sorted(labels[i])).encode() + b"\1")
+    return digest.hexdigest()
 
 
-def training_vectors(texts: list[str], embed: object) -> np.ndarray:
+def _cache_dir() -> Path:
+    from pipeline.settings import load_settings
+
+    return load_settings().state_dir / "classifier"
+
+
+def _cache_file(texts: list[str], model_id: str = "torch-fp32") -> Path:
+    return _cache_dir() / f"training-{_digest(model_id, texts)}.npy"
+
+
+def training_vectors(texts: list[str], embed: object, model_id: str = "torch-fp32") -> np.ndarray:
     """Embeddings of the training texts, cached on disk by a digest of the texts and the model.
 
     Embedding ~300 training sentences costs seconds on a busy 2-core machine at every process
     start (every Airflow task); the cache makes the head's fit a matter of milliseconds.
     """
-    path = _cache_file(texts)
+    path = _cache_file(texts, model_id)
     if path.is_file():
         try:
             cached = np.load(path, allow_pickle=False)
@@ -121,33 +133,77 @@ def training_vectors(texts: list[str], embed: object) -> np.ndarray:
     return vectors
 
 
+Fit = tuple[np.ndarray, np.ndarray, np.ndarray]  # coef, intercept, prototypes (one row per motive)
+
+
+def _fit(taxonomy: Taxonomy, ids: list[str], training: TrainingSet, vectors: np.ndarray) -> Fit:
+    """One balanced logistic regression per motive, and the prototype centroids."""
+    from sklearn.linear_model import LogisticRegression
+
+    coef = np.zeros((len(ids), vectors.shape[1]), dtype=np.float32)
+    intercept = np.zeros(len(ids), dtype=np.float32)
+    prototypes = np.zeros((len(ids), vectors.shape[1]), dtype=np.float32)
+    for k, motive_id in enumerate(ids):
+        y = np.array([motive_id in lab for lab in training.labels], dtype=int)
+        if y.sum() == 0 or y.sum() == len(y):
+            raise ClassifierError(f"motive {motive_id!r} has no positive or no negative sentences")
+        model = LogisticRegression(C=HEAD_C, class_weight="balanced", max_iter=2000)
+        model.fit(vectors, y)
+        coef[k] = model.coef_[0]
+        intercept[k] = model.intercept_[0]
+        motive = taxonomy.motives[motive_id]
+        own = {motive.description, *(e.text for e in motive.exemplars)}
+        proto_idx = [i for i, t in enumerate(training.texts) if t in own]
+        centroid = vectors[proto_idx].mean(axis=0)
+        prototypes[k] = centroid / max(float(np.linalg.norm(centroid)), 1e-9)
+    return coef, intercept, prototypes
+
+
+def _fit_file(training: TrainingSet, model_id: str) -> Path:
+    return _cache_dir() / f"head-{_digest(model_id, training.texts, training.labels)}.npz"
+
+
+def _load_fit(ids: list[str], training: TrainingSet, model_id: str) -> Fit | None:
+    """The fitted head saved by an earlier process for exactly this training set and model.
+
+    Saves every process start the scikit-learn import (~100 MB of RSS) and the fit."""
+    path = _fit_file(training, model_id)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if [str(x) for x in data["ids"]] != ids:
+                return None
+            return data["coef"], data["intercept"], data["prototypes"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _save_fit(fitted: Fit, ids: list[str], training: TrainingSet, model_id: str) -> None:
+    path = _fit_file(training, model_id)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez(tmp, coef=fitted[0], intercept=fitted[1], prototypes=fitted[2],
+                 ids=np.array(ids, dtype=str))
+        tmp.replace(path)
+    except OSError as exc:  # a read-only state folder only costs speed, never correctness
+        log.warning("cannot cache the fitted head in %s: %s", path.parent, exc)
+
+
 class MotiveHead:
     """Scores sentence embeddings for every motive id of the taxonomy."""
 
     def __init__(self, taxonomy: Taxonomy, embed: object, training: TrainingSet | None = None,
-                 thresholds: dict[str, float] | None = None) -> None:
-        from sklearn.linear_model import LogisticRegression
-
+                 thresholds: dict[str, float] | None = None, model_id: str = "torch-fp32") -> None:
         self.taxonomy = taxonomy
         self.ids = taxonomy.ids
         training = training or load_training(taxonomy)
-        vectors = training_vectors(training.texts, embed)
-        self.coef = np.zeros((len(self.ids), vectors.shape[1]), dtype=np.float32)
-        self.intercept = np.zeros(len(self.ids), dtype=np.float32)
-        self.prototypes = np.zeros((len(self.ids), vectors.shape[1]), dtype=np.float32)
-        for k, motive_id in enumerate(self.ids):
-            y = np.array([motive_id in lab for lab in training.labels], dtype=int)
-            if y.sum() == 0 or y.sum() == len(y):
-                raise ClassifierError(f"motive {motive_id!r} has no positive or no negative sentences")
-            model = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000)
-            model.fit(vectors, y)
-            self.coef[k] = model.coef_[0]
-            self.intercept[k] = model.intercept_[0]
-            motive = taxonomy.motives[motive_id]
-            proto_idx = [i for i, t in enumerate(training.texts)
-                         if t == motive.description or t in {e.text for e in motive.exemplars}]
-            centroid = vectors[proto_idx].mean(axis=0)
-            self.prototypes[k] = centroid / max(float(np.linalg.norm(centroid)), 1e-9)
+        fitted = _load_fit(self.ids, training, model_id)
+        if fitted is None:
+            fitted = _fit(taxonomy, self.ids, training, training_vectors(training.texts, embed, model_id))
+            _save_fit(fitted, self.ids, training, model_id)
+        self.coef, self.intercept, self.prototypes = fitted
         self.keyword_patterns = [_keyword_pattern(taxonomy.motives[m].keywords) for m in self.ids]
         self.thresholds = {m: DEFAULT_THRESHOLD for m in self.ids}
         self.thresholds.update({m: t for m, t in (thresholds or {}).items() if m in self.thresholds})

