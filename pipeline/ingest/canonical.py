@@ -7,8 +7,11 @@ must all collapse to one string, while real differences (a path, an ``id=`` para
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 TRACKING_PARAMS = frozenset(
@@ -60,42 +63,213 @@ TRACKING_PARAMS = frozenset(
 )
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmb_", "at_", "__twitter")
 
-# Links a news search engine puts in its RSS in place of the article: host -> query parameter.
-_REDIRECT_PARAMS: dict[str, tuple[str, ...]] = {
-    "www.google.com": ("url", "q"),
-    "google.com": ("url", "q"),
-    "news.google.com": ("url",),
-    "www.bing.com": ("url",),
-    "bing.com": ("url",),
-    "r.search.yahoo.com": ("RU",),
-    "l.facebook.com": ("u",),
-    "out.reddit.com": ("url",),
-    "t.umblr.com": ("z",),
-}
-_REDIRECT_PATHS = ("/url", "/news/apiclick.aspx", "/l.php", "/redirect")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CANONICAL = re.compile(rb"<link\b[^>]*\brel\s*=\s*[\"']?canonical[\"']?[^>]*>", re.IGNORECASE)
 _HREF = re.compile(rb"\bhref\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))", re.IGNORECASE)
 
+# Links a news search engine (or a social site) puts in its feeds in place of the article.
+# host -> [(path prefix, query parameters that carry the target)]
+_REDIRECT_RULES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "news.google.com": (("/url", ("url",)),),
+    "www.bing.com": (("/news/apiclick.aspx", ("url",)), ("/ck/a", ("u",))),
+    "bing.com": (("/news/apiclick.aspx", ("url",)), ("/ck/a", ("u",))),
+    "cn.bing.com": (("/news/apiclick.aspx", ("url",)), ("/ck/a", ("u",))),
+    "duckduckgo.com": (("/l/", ("uddg",)),),
+    "l.facebook.com": (("/l.php", ("u",)),),
+    "lm.facebook.com": (("/l.php", ("u",)),),
+    "out.reddit.com": (("/", ("url",)),),
+    "t.umblr.com": (("/redirect", ("z",)),),
+}
+_GOOGLE_SEARCH = re.compile(r"^(?:www\.)?google\.(?:[a-z]{2,3}|co\.[a-z]{2}|com\.[a-z]{2})$")
+_GOOGLE_NEWS_ARTICLE = re.compile(r"^/(?:__i/rss/rd/)?(?:rss/)?(?:articles|read)/([A-Za-z0-9_-]+)")
+_YAHOO_HOSTS = frozenset({"r.search.yahoo.com", "r.news.yahoo.com"})
+
+
+@dataclass(frozen=True)
+class NewsLink:
+    """A feed link with its news-search wrapper taken off where that can be done offline.
+
+    ``wrapper``: which wrapper the link had (``google_news``, ``google``, ``bing``, ``yahoo``,
+    ``redirect``) or None for a plain link. ``resolved`` is False for a wrapper whose target is
+    not in the link (a Google News opaque id): ``url`` is then the link as given, and only a
+    fetch (following its HTTP redirect) can tell the article's address.
+    """
+
+    url: str
+    wrapper: str | None = None
+    resolved: bool = True
+
+
+def _is_http_url(value: str) -> bool:
+    if not value.startswith(("http://", "https://")) or len(value) > 4096:
+        return False
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return False
+    host = parts.hostname or ""
+    return bool(host) and ("." in host or ":" in host) and not host.startswith(".")
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _length_delimited(data: bytes) -> list[bytes]:
+    """The length-delimited values of a protobuf-style message, in order, nested ones included;
+    stops quietly at the first byte that does not fit the wire format."""
+    found: list[bytes] = []
+    pos = 0
+    try:
+        while pos < len(data):
+            key, pos = _varint(data, pos)
+            wire = key & 7
+            if wire == 0:
+                _, pos = _varint(data, pos)
+            elif wire == 1:
+                pos += 8
+            elif wire == 5:
+                pos += 4
+            elif wire == 2:
+                size, pos = _varint(data, pos)
+                if pos + size > len(data):
+                    break
+                value = data[pos : pos + size]
+                found.append(value)
+                if value[:1] and not value.startswith(b"http"):
+                    found.extend(_length_delimited(value))
+                pos += size
+            else:
+                break
+    except ValueError:
+        pass
+    return found
+
+
+_URL_BYTES = re.compile(rb"https?://[\x21-\x7e]+")
+
+
+def decode_google_news_id(article: str) -> str | None:
+    """The publisher URL inside a Google News article id (``news.google.com/rss/articles/<id>``),
+    or None when the id is opaque (the newer ``AU_yqL...`` payloads) or not decodable.
+
+    The id is base64url of a small protobuf-style message; the older format keeps the article
+    URL in clear as a length-delimited field (often followed by an AMP URL: the first one wins).
+    """
+    try:
+        raw = base64.urlsafe_b64decode(article + "=" * (-len(article) % 4))
+    except (ValueError, binascii.Error):
+        return None
+    candidates = [v for v in _length_delimited(raw) if v.startswith((b"http://", b"https://"))]
+    if not candidates:  # a damaged message: look for a URL in the bytes themselves
+        candidates = _URL_BYTES.findall(raw)
+    for value in candidates:
+        try:
+            url = value.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        host = (urlsplit(url).hostname or "").lower() if _is_http_url(url) else ""
+        if host and host != "news.google.com":
+            return url
+    return None
+
+
+def _bing_ck_target(value: str) -> str | None:
+    # Bing's /ck/a click links carry the target as "a1" + base64url(URL) in ``u``.
+    if not value.startswith("a1"):
+        return value
+    payload = value[2:]
+    try:
+        return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _unwrap_once(url: str) -> NewsLink | None:
+    """One wrapper taken off, or None when ``url`` is not a known wrapper."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    path = parts.path
+    if host == "news.google.com" and (match := _GOOGLE_NEWS_ARTICLE.match(path)):
+        target = decode_google_news_id(match.group(1))
+        if target is None:
+            return NewsLink(url, "google_news", resolved=False)
+        return NewsLink(target, "google_news")
+    if host in _YAHOO_HOSTS:
+        # r.search.yahoo.com/_ylt=...;_ylu=.../RV=2/RE=.../RO=10/RU=<escaped target>/RK=2/RS=...
+        for segment in path.split("/"):
+            if segment.startswith("RU="):
+                target = unquote(segment[3:])
+                if _is_http_url(target):
+                    return NewsLink(target, "yahoo")
+        return NewsLink(url, "yahoo", resolved=False) if "/RU=" in path else None
+    if _GOOGLE_SEARCH.match(host):
+        rules: tuple[tuple[str, tuple[str, ...]], ...] = (("/url", ("url", "q")),)
+        wrapper = "google"
+    else:
+        rules = _REDIRECT_RULES.get(host, ())
+        wrapper = "bing" if host.endswith("bing.com") else "redirect"
+        if host == "news.google.com":
+            wrapper = "google_news"
+    for prefix, names in rules:
+        if not (path == prefix or path.startswith(prefix.rstrip("/") + "/") or prefix == "/"):
+            continue
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        for name in names:
+            value = query.get(name, "")
+            if wrapper == "bing" and name == "u":
+                value = _bing_ck_target(value) or ""
+            if _is_http_url(value):
+                return NewsLink(value, wrapper)
+        return NewsLink(url, wrapper, resolved=False)
+    return None
+
+
+def unwrap_news_link(url: str) -> NewsLink:
+    """Take news-search wrappers off ``url`` offline: Google News article ids that hold the URL,
+    Google ``/url?url=``, Bing ``apiclick.aspx?url=`` and ``/ck/a?u=``, Yahoo ``RU=``, DuckDuckGo,
+    Facebook, reddit and Tumblr redirects. Nothing is fetched; only http(s) targets are taken.
+
+    A wrapper whose target is not in the link (a Google News opaque id) comes back unchanged
+    with ``resolved=False``: the page fetch follows its HTTP redirect, if there is one.
+    """
+    link = NewsLink(url)
+    for _ in range(3):  # nested wrappers happen (a redirect to a redirect)
+        step = _unwrap_once(link.url)
+        if step is None:
+            break
+        link = NewsLink(step.url, link.wrapper or step.wrapper, step.resolved)
+        if not step.resolved:
+            break
+    return link
+
 
 def resolve_redirect_link(url: str) -> str:
-    """Unwrap a news-search click-tracking link (Google ``/url?url=``, Bing ``apiclick``) to its target.
+    """``url`` with its news-search wrappers taken off where the target is in the link itself.
 
-    Links that only resolve by fetching (e.g. opaque Google News article ids) are returned as they
+    Links that only resolve by fetching (opaque Google News article ids) are returned as they
     are; the page fetch follows their HTTP redirects and ``rel=canonical`` names the real page.
     """
-    for _ in range(3):  # nested wrappers happen (a redirect to a redirect)
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        names = _REDIRECT_PARAMS.get(host)
-        if not names or not any(parts.path.startswith(p) for p in _REDIRECT_PATHS):
-            return url
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        target = next((query[n] for n in names if query.get(n, "").startswith(("http://", "https://"))), None)
-        if target is None:
-            return url
-        url = target
-    return url
+    return unwrap_news_link(url).url
+
+
+def is_unresolved_news_link(url: str) -> bool:
+    """True for a news-search link whose article address is not known (an opaque Google News id,
+    a wrapper without a usable target): such an article should be flagged, not trusted as the
+    publisher's URL."""
+    return not unwrap_news_link(url).resolved
 
 
 def is_tracking_param(name: str) -> bool:

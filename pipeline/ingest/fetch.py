@@ -5,6 +5,15 @@ fetch must never (a) read a huge or endless body into memory, (b) follow redirec
 (c) reach internal services (SSRF: private, loopback, link-local addresses are refused unless the
 source is explicitly allowed), (d) hammer one host. Every failure comes back as a
 ``FetchResult`` with an ``error_kind`` so one bad feed is a row in a report, never a crash.
+
+The address check is pinned to the connection (DNS rebinding): ``PinnedBackend`` is the httpcore
+network backend of our connection pools; it resolves the host name itself, checks every address,
+and connects to an address it checked, so a DNS answer that changes between a check and a
+connect cannot reach an internal service. This holds for every hop of a redirect chain and for
+article pages, since every connection is made there. TLS keeps the host name (SNI and certificate
+verification use the URL's host, not the IP) and so does the ``Host`` header. Strict and
+private-allowed fetches use separate pools, so a kept-alive connection opened for a source that
+may reach private hosts is never reused by one that may not.
 """
 
 from __future__ import annotations
@@ -14,11 +23,14 @@ import ipaddress
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
+
+if TYPE_CHECKING:
+    import ssl
 
 MAX_REDIRECTS = 5
 PER_HOST_LIMIT = 4
@@ -57,7 +69,28 @@ class _Refused(Exception):  # noqa: N818 - internal control flow, carries the er
         self.status = status
 
 
+Resolver = Callable[..., Sequence[tuple[Any, ...]]]
+"""``socket.getaddrinfo``'s signature: ``(host, port, family=0, type=0, proto=0, flags=0)``."""
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def _ip_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address: the embedded one must be public too.
+        if ip.ipv4_mapped:
+            candidates.append(ip.ipv4_mapped)
+        if ip.sixtofour:
+            candidates.append(ip.sixtofour)
+        if ip.teredo:
+            candidates.extend(ip.teredo)
+        if ip in _NAT64:
+            candidates.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return all(_one_ip_allowed(c) for c in candidates)
+
+
+def _one_ip_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     return ip.is_global and not (
@@ -70,12 +103,8 @@ def _ip_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
-def check_address(url: str, *, allow_private: bool) -> None:
-    """Refuse non-http(s) URLs and, unless allowed, hosts resolving to non-public addresses.
-
-    Every address the name resolves to must be public (an attacker-controlled name could list a
-    public and a private one). Raises ``_Refused``.
-    """
+def _check_url(url: str, *, allow_private: bool) -> None:
+    """The checks that need no DNS: scheme, host present, and a literal IP host must be public."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise _Refused(
@@ -84,29 +113,142 @@ def check_address(url: str, *, allow_private: bool) -> None:
     host = parts.hostname
     if not host:
         raise _Refused("invalid_url", "URL has no host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port out of range or not a number
+    except ValueError as exc:
+        raise _Refused("invalid_url", f"bad port: {exc}") from exc
     if allow_private:
         return
     try:
-        literal = ipaddress.ip_address(host)
+        literal = ipaddress.ip_address(host.split("%")[0])
     except ValueError:
-        literal = None
-    if literal is not None:
-        addrs = [literal]
-    else:
-        try:
-            infos = socket.getaddrinfo(
-                host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
-            )
-        except (socket.gaierror, UnicodeError) as exc:
-            raise _Refused("dns", f"cannot resolve {host}: {exc}") from exc
-        addrs = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-    bad = [str(a) for a in addrs if not _ip_allowed(a)]
+        return
+    _refuse_bad([literal], host)
+
+
+def _refuse_bad(addrs: Sequence[ipaddress.IPv4Address | ipaddress.IPv6Address], host: str) -> None:
+    bad = [_describe(a) for a in addrs if not _ip_allowed(a)]
     if bad:
         raise _Refused(
             "blocked_address",
             f"{host} resolves to a non-public address ({', '.join(bad)}); "
             "set allow_private: true on the source to allow it",
         )
+
+
+def _describe(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return f"{ip} = {mapped}" if mapped else str(ip)
+
+
+def resolve_checked(
+    host: str, port: int, *, allow_private: bool, resolver: Resolver = socket.getaddrinfo
+) -> list[tuple[int, str]]:
+    """Resolve ``host`` once and return its ``(family, address)`` pairs, all of them checked.
+
+    Every address the name resolves to must be public (an attacker-controlled name could list a
+    public and a private one) unless ``allow_private``. Raises ``_Refused`` (``dns`` or
+    ``blocked_address``). The caller must connect to one of these addresses, never re-resolve.
+    """
+    try:
+        infos = resolver(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise _Refused("dns", f"cannot resolve {host}: {exc}") from exc
+    pairs: list[tuple[int, str]] = []
+    addrs: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for family, _type, _proto, _name, sockaddr in infos:
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        text = str(sockaddr[0])
+        try:
+            addrs.append(ipaddress.ip_address(text.split("%")[0]))
+        except ValueError as exc:
+            raise _Refused("dns", f"{host} resolved to an unusable address {text!r}") from exc
+        if (family, text) not in pairs:
+            pairs.append((family, text))
+    if not pairs:
+        raise _Refused("dns", f"cannot resolve {host}: no IPv4 or IPv6 address")
+    if not allow_private:
+        _refuse_bad(addrs, host)
+    return pairs
+
+
+def check_address(url: str, *, allow_private: bool, resolver: Resolver = socket.getaddrinfo) -> None:
+    """Refuse non-http(s) URLs and, unless allowed, hosts resolving to non-public addresses.
+
+    A stand-alone check (raises ``_Refused``). ``Fetcher`` does not rely on it for host names:
+    its connections are pinned to the addresses ``PinnedBackend`` checked at connect time.
+    """
+    _check_url(url, allow_private=allow_private)
+    if allow_private:
+        return
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    resolve_checked(
+        host,
+        parts.port or (443 if parts.scheme == "https" else 80),
+        allow_private=False,
+        resolver=resolver,
+    )
+
+
+Connector = Callable[[str, int, "float | None", "str | None", Any], Any]
+"""``(ip, port, timeout, local_address, socket_options) -> httpcore.NetworkStream``."""
+
+
+def _pinned_backend_class() -> type:
+    import httpcore
+
+    class PinnedBackend(httpcore.SyncBackend):
+        """An httpcore network backend that connects only to addresses it resolved and checked.
+
+        ``resolver`` (default ``socket.getaddrinfo``) and ``connector`` (default: a plain TCP
+        connect to a numeric address) are injectable so tests can simulate DNS answers and
+        hosts without real DNS. A refused host raises ``_Refused`` out of the request.
+        """
+
+        def __init__(
+            self,
+            *,
+            allow_private: bool,
+            resolver: Resolver = socket.getaddrinfo,
+            connector: Connector | None = None,
+        ) -> None:
+            self.allow_private = allow_private
+            self.resolver = resolver
+            self.connector = connector
+
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Any = None,
+        ) -> Any:
+            pairs = resolve_checked(
+                host, port, allow_private=self.allow_private, resolver=self.resolver
+            )
+            last: Exception | None = None
+            for _family, ip in pairs:  # like socket.create_connection: first that answers
+                try:
+                    if self.connector is not None:
+                        return self.connector(ip, port, timeout, local_address, socket_options)
+                    # A numeric address: create_connection does no DNS lookup for it.
+                    return super().connect_tcp(ip, port, timeout, local_address, socket_options)
+                except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                    last = exc
+            assert last is not None
+            raise last
+
+    return PinnedBackend
+
+
+def pinned_backend(
+    *, allow_private: bool, resolver: Resolver = socket.getaddrinfo, connector: Connector | None = None
+) -> Any:
+    """A ``PinnedBackend`` (an ``httpcore.SyncBackend``) for the given policy."""
+    return _pinned_backend_class()(allow_private=allow_private, resolver=resolver, connector=connector)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -133,22 +275,48 @@ class Fetcher:
         per_host: int = PER_HOST_LIMIT,
         max_redirects: int = MAX_REDIRECTS,
         pool_size: int = 32,
+        resolver: Resolver = socket.getaddrinfo,
+        connector: Connector | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """``resolver`` and ``connector``: see ``PinnedBackend`` (tests inject them);
+        ``ssl_context``: certificate verification (default: the certifi roots, as httpx does)."""
+        import httpcore
         import httpx  # here, not at module level: DAG files import pipeline modules while parsing
 
         self.per_host = per_host
         self.max_redirects = max_redirects
-        self._client = httpx.Client(
-            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
-        )
+        limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
+        self._clients: dict[bool, httpx.Client] = {}
+        for allow_private in (False, True):  # separate pools: no connection crosses policies
+            transport = httpx.HTTPTransport(trust_env=False, limits=limits)
+            # httpx.HTTPTransport (0.28) builds an httpcore.ConnectionPool with the default network
+            # backend and has no parameter for another one: swap in the same pool with ours.
+            if not isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):
+                raise RuntimeError("httpx.HTTPTransport no longer keeps its pool in _pool")
+            transport._pool = httpcore.ConnectionPool(
+                ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                http1=True,
+                http2=False,
+                network_backend=pinned_backend(
+                    allow_private=allow_private, resolver=resolver, connector=connector
+                ),
+            )
+            self._clients[allow_private] = httpx.Client(
+                headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
+                follow_redirects=False,
+                trust_env=False,
+                transport=transport,
+            )
         self._locks: dict[str, threading.Semaphore] = {}
         self._guard = threading.Lock()
 
     def close(self) -> None:
-        self._client.close()
+        for client in self._clients.values():
+            client.close()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -194,9 +362,12 @@ class Fetcher:
         current = url
         try:
             while True:
-                check_address(current, allow_private=allow_private)
+                # Literal addresses are refused here; host names when connecting (PinnedBackend).
+                _check_url(current, allow_private=allow_private)
                 with self._host_slot(current):
-                    status, resp_headers, body = self._get_once(current, headers, timeout, max_bytes, started)
+                    status, resp_headers, body = self._get_once(
+                        self._clients[bool(allow_private)], current, headers, timeout, max_bytes, started
+                    )
                 result.status, result.headers, result.final_url = status, resp_headers, current
                 if status in (301, 302, 303, 307, 308):
                     location = resp_headers.get("location")
@@ -236,11 +407,17 @@ class Fetcher:
         return result
 
     def _get_once(
-        self, url: str, headers: dict[str, str], timeout: float, max_bytes: int, started: float
+        self,
+        client: Any,
+        url: str,
+        headers: dict[str, str],
+        timeout: float,
+        max_bytes: int,
+        started: float,
     ) -> tuple[int, dict[str, str], bytes | None]:
         import httpx
 
-        with self._client.stream("GET", url, headers=headers, timeout=httpx.Timeout(timeout)) as resp:
+        with client.stream("GET", url, headers=headers, timeout=httpx.Timeout(timeout)) as resp:
             resp_headers = {k.lower(): v for k, v in resp.headers.items()}
             if resp.status_code in (301, 302, 303, 304, 307, 308) or resp.status_code >= 400:
                 return resp.status_code, resp_headers, None

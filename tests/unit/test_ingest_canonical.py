@@ -31,6 +31,11 @@ from pipeline.ingest.canonical import article_id, canonicalize_url, find_rel_can
             "https://news.example.org/a/b",
         ),
         ("https://bücher.example/x", "https://xn--bcher-kva.example/x"),
+        (  # Yahoo keeps the target in the path ("/RU=<escaped>/"), not in the query
+            "https://r.search.yahoo.com/_ylt=AbC;_ylu=dEf/RV=2/RE=1772452800/RO=10/RU=https%3a%2f%2f"
+            "news.example.org%2fa%3fid%3d1%26utm_medium%3drss/RK=2/RS=sample-",
+            "https://news.example.org/a?id=1",
+        ),
     ],
 )
 def test_canonicalize(raw, expected):

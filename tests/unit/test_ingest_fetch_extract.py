@@ -21,6 +21,9 @@ from tests.ingest_support import OTHER_STORY, STORY, page
         "http://0.0.0.0/",
         "http://100.64.0.1/",
         "http://[fe80::1]/",
+        "http://[::ffff:7f00:1]/",  # IPv4-mapped, hex spelling
+        "http://[64:ff9b::a00:1]/",  # NAT64 of 10.0.0.1
+        "http://[2002:7f00:1::1]/",  # 6to4 of 127.0.0.1
     ],
 )
 def test_private_literals_are_refused(url):
@@ -31,7 +34,8 @@ def test_private_literals_are_refused(url):
 
 
 @pytest.mark.parametrize(
-    "url", ["file:///etc/passwd", "ftp://example.org/x", "gopher://x/", "http:///nohost"]
+    "url",
+    ["file:///etc/passwd", "ftp://example.org/x", "gopher://x/", "http:///nohost", "http://example.org:99999/"],
 )
 def test_other_schemes_are_refused_even_when_private_is_allowed(url):
     with pytest.raises(_Refused) as info:

@@ -1,0 +1,156 @@
+"""Two failure cases of the writer (``_Run._write``), against the real Elasticsearch and a real
+loopback feed: an article id created by someone else first (a concurrent run), and one article
+that Elasticsearch refuses while the others of its feed are written."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pipeline.ingest import ingest_once
+from pipeline.ingest.canonical import article_id, canonicalize_url
+from tests.ingest_support import NOW, articles, feed_state, rss, source
+from tests.support import Response
+
+ITEMS = [
+    {
+        "title": f"Sample item {i}",
+        "link": f"http://127.0.0.1/failures/{i}",
+        "guid": f"failures-{i}",
+        "description": f"Sample data: summary number {i} of the failure tests.",
+        "pubDate": NOW - timedelta(hours=i),
+    }
+    for i in range(3)
+]
+
+
+def run(settings, es, sources, **kw):
+    kw.setdefault("now", NOW)
+    kw.setdefault("fetch_articles", False)
+    kw.setdefault("ignore_schedule", True)
+    return ingest_once(settings, es, sources=sources, **kw)
+
+
+def rival_doc(aid: str, link: str) -> dict:
+    """What another run (another outlet carrying the same URL) wrote for this id."""
+    return {
+        "id": aid,
+        "url": link,
+        "canonical_url": canonicalize_url(link),
+        "links": [link],
+        "guid_keys": ["rival|r-1"],
+        "source_id": "rival",
+        "outlet": "rival",
+        "outlets": ["rival"],
+        "title": "Rival title",
+        "text": "Sample data: the rival run's text.",
+        "status": "classified",  # a later stage already worked on it: must not be overwritten
+        "on_topic": True,
+    }
+
+
+def test_an_id_created_by_a_concurrent_run_becomes_an_outlet_merge(settings, es, http_server, monkeypatch):
+    from pipeline.es import bulk
+
+    reports = []
+    real_bulk_write = bulk.bulk_write
+
+    def recording_bulk_write(*args, **kwargs):  # the real call; we only keep its report
+        report = real_bulk_write(*args, **kwargs)
+        reports.append((kwargs.get("op_type"), report))
+        return report
+
+    monkeypatch.setattr(bulk, "bulk_write", recording_bulk_write)
+    link = ITEMS[1]["link"]
+    aid = article_id(canonicalize_url(link))
+    index = settings.index("articles")
+    body = rss(ITEMS)
+
+    def feed(_req):
+        # The other run creates the article while ours is fetching the feed: after our run has
+        # seen an empty index (so it does no lookup) and before its bulk create.
+        if not http_server.hits[:-1]:
+            es.create(index=index, id=aid, document=rival_doc(aid, link))
+        return Response(body, headers={"Content-Type": "application/rss+xml"})
+
+    src = source("ours", http_server.route("/race.xml", feed))
+    report = run(settings, es, [src])
+    result = report.feeds[0]
+    assert result.status == "ok" and result.error is None, result.error
+    assert (result.entries, result.new_articles, result.duplicates) == (3, 2, 1)
+    assert aid not in result.article_ids and len(result.article_ids) == 2
+    assert result.article_errors == []
+    creates = [r for op, r in reports if op == "create"]
+    assert [(r.created, r.conflicts) for r in creates] == [(2, 1)]  # the path under test: a 409
+    stored = es.get(index=index, id=aid)["_source"]
+    assert stored["outlets"] == ["rival", "ours"]  # merged, not overwritten
+    assert (stored["title"], stored["status"], stored["source_id"]) == ("Rival title", "classified", "rival")
+    assert "ours|failures-1" in stored["guid_keys"] and "rival|r-1" in stored["guid_keys"]
+    assert len(articles(es, settings)) == 3
+    state = feed_state(es, settings, "ours")
+    assert state["last_status"] == "ok" and state["consecutive_failures"] == 0
+    # Nothing is left over for the next poll: the same feed again is "unchanged", no new article.
+    again = run(settings, es, [src], now=NOW + timedelta(minutes=10)).feeds[0]
+    assert again.status == "unchanged" and again.new_articles == 0
+    assert es.get(index=index, id=aid)["_source"]["outlets"] == ["rival", "ours"]
+
+
+def test_an_id_already_in_the_index_before_the_poll_is_merged_not_created(settings, es, http_server):
+    from pipeline.es.schema import ensure_indices
+
+    link = ITEMS[0]["link"]
+    aid = article_id(canonicalize_url(link))
+    ensure_indices(es, settings, ["articles", "feeds"])
+    es.create(index=settings.index("articles"), id=aid, document=rival_doc(aid, link), refresh=True)
+    src = source("ours", http_server.route("/before.xml", rss(ITEMS)))
+    result = run(settings, es, [src]).feeds[0]
+    assert result.status == "ok" and (result.new_articles, result.duplicates) == (2, 1)
+    stored = es.get(index=settings.index("articles"), id=aid)["_source"]
+    assert stored["outlets"] == ["rival", "ours"] and stored["title"] == "Rival title"
+
+
+def test_one_refused_article_holds_the_feed_state_back_until_it_is_indexed(settings, es, http_server):
+    # ``authors`` is a keyword field without ignore_above: Elasticsearch refuses a term longer than
+    # 32766 bytes, so exactly this document fails; the cause is then removed with a mapping update.
+    huge = dict(ITEMS[2], author="Sample Author " + "x" * 40_000)
+    body = rss([ITEMS[0], ITEMS[1], huge])
+
+    def feed(req):
+        if req.headers.get("If-None-Match") == '"v1"':
+            return Response(b"", 304, {"ETag": '"v1"'})
+        return Response(body, headers={"ETag": '"v1"', "Content-Type": "application/rss+xml"})
+
+    src = source("strict", http_server.route("/refuse.xml", feed))
+    bad_id = article_id(canonicalize_url(huge["link"]))
+    first = run(settings, es, [src]).feeds[0]
+    assert (first.status, first.error_kind) == ("error", "index_error"), first.error
+    assert first.error == "1 of 3 articles could not be indexed"
+    assert [e["id"] for e in first.article_errors] == [bad_id]
+    assert "32766" in first.article_errors[0]["error"] or "immense" in first.article_errors[0]["error"]
+    assert first.new_articles == 2 and bad_id not in first.article_ids
+    assert sorted(a["id"] for a in articles(es, settings)) == sorted(first.article_ids)
+    state = feed_state(es, settings, "strict")
+    assert state["last_status"] == "error" and state["consecutive_failures"] == 1
+    assert not state.get("etag") and not state.get("body_hash")  # not advanced
+
+    # Same cause, same body: retried (no If-None-Match sent), refused again, state still held back.
+    second = run(settings, es, [src], now=NOW + timedelta(minutes=10)).feeds[0]
+    assert "if-none-match" not in http_server.hits[-1].headers
+    assert (second.status, second.error_kind, second.known) == ("error", "index_error", 2)
+    assert feed_state(es, settings, "strict")["consecutive_failures"] == 2
+
+    # The cause goes away (long author names are now kept in _source, not indexed as a term).
+    es.indices.put_mapping(
+        index=settings.index("articles"), properties={"authors": {"type": "keyword", "ignore_above": 1024}}
+    )
+    third = run(settings, es, [src], now=NOW + timedelta(minutes=40)).feeds[0]
+    assert "if-none-match" not in http_server.hits[-1].headers
+    assert third.status == "ok" and third.error is None, third.error
+    assert (third.new_articles, third.known, third.article_ids) == (1, 2, [bad_id])
+    stored = es.get(index=settings.index("articles"), id=bad_id)["_source"]
+    assert stored["authors"][0].startswith("Sample Author xxx") and len(stored["authors"][0]) > 40_000
+    assert len(articles(es, settings)) == 3
+    state = feed_state(es, settings, "strict")
+    assert state["etag"] == '"v1"' and state["consecutive_failures"] == 0
+    # Now the state has advanced: the next poll is a conditional GET answered by a 304.
+    fourth = run(settings, es, [src], now=NOW + timedelta(minutes=60)).feeds[0]
+    assert fourth.status == "not_modified" and http_server.hits[-1].headers["if-none-match"] == '"v1"'
