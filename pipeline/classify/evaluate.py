@@ -241,6 +241,36 @@ def calibrate(prepared: list[Prepared], ids: list[str], default: float) -> dict[
     return thresholds
 
 
+def cross_validate(prepared: list[Prepared], ids: list[str], taxonomy: Any,
+                   default: float = 0.5) -> SplitReport:
+    """Leave one article out, over every labelled article of both splits.
+
+    For each article, thresholds are calibrated (exactly as ``calibrate`` does for the shipped
+    thresholds) on all the other articles and the article is scored with them; the counts are
+    summed. With a corpus this small the fixed held-out split rests on a handful of article-motive
+    pairs; this estimate uses every pair while never scoring an article with thresholds it helped
+    set. (The head itself is trained on the team's sentences, not on the corpus.)
+    """
+    from dataclasses import replace
+
+    total = SplitReport("cross_validated")
+    total.article = {m: Counts() for m in ids}
+    total.sentence = {m: Counts() for m in ids}
+    for i, item in enumerate(prepared):
+        others = [replace(p, split="tune") for j, p in enumerate(prepared) if j != i]
+        one = score_split([replace(item, split="left_out")], "left_out", ids,
+                          calibrate(others, ids, default), taxonomy)
+        total.articles += one.articles
+        total.on_topic_correct += one.on_topic_correct
+        total.unsupported.extend(one.unsupported)
+        total.stale_labels.extend(one.stale_labels)
+        for table, part in ((total.article, one.article), (total.sentence, one.sentence)):
+            for m, c in part.items():
+                table[m].tp, table[m].fp, table[m].fn = (table[m].tp + c.tp, table[m].fp + c.fp,
+                                                         table[m].fn + c.fn)
+    return total
+
+
 def save_thresholds(thresholds: dict[str, float], path: Path) -> None:
     payload = {"calibrated_on": "eval/labels.yaml split=tune", "method": (
         f"sentence-level F1 over a grid, median of the best plateau, shrunk to the default with "
@@ -260,6 +290,7 @@ def run_eval(classifier: Any, shared_dir: Path = SHARED_DIR, labels_path: Path =
     top = classifier.taxonomy.top_level
     return {"splits": {s: score_split(prepared, s, ids, used, classifier.taxonomy).summary(top)
                        for s in SPLITS},
+            "cross_validated": cross_validate(prepared, ids, classifier.taxonomy).summary(top),
             "thresholds": used, "top_level": top, "_prepared": prepared}
 
 
@@ -270,7 +301,7 @@ def write_baseline(report: dict[str, Any], path: Path = BASELINE_FILE) -> Path:
     """Pin floors (the measured figures minus a small margin) that the eval gate test enforces."""
     floors: dict[str, dict[str, float]] = {}
     measured: dict[str, dict[str, float]] = {}
-    for split, s in report["splits"].items():
+    for split, s in [*report["splits"].items(), ("cross_validated", report["cross_validated"])]:
         figures = {"on_topic_accuracy": s["on_topic_accuracy"],
                    "article_micro_f1": s["article_micro"]["f1"],
                    "sentence_micro_f1": s["sentence_micro"]["f1"]}

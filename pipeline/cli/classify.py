@@ -154,8 +154,12 @@ def _table(title: str, rows: dict[str, dict[str, float]], micro: dict[str, float
 
 def format_report(report: dict[str, Any]) -> str:
     parts = []
-    for split, s in report["splits"].items():
-        parts.append(f"=== split: {split} ({s['articles']} articles) ===")
+    sections = [(f"split: {split}", s) for split, s in report["splits"].items()]
+    if "cross_validated" in report:
+        sections.append(("leave one article out (thresholds calibrated on the other articles)",
+                         report["cross_validated"]))
+    for title, s in sections:
+        parts.append(f"=== {title} ({s['articles']} articles) ===")
         parts.append(f"on-topic accuracy: {s['on_topic_accuracy']:.3f}")
         if s["unsupported_language"]:
             parts.append("language unsupported (on-topic decided, motives not predicted): "
