@@ -72,9 +72,12 @@ def test_broken_config_names_the_file(tmp_path: Path, capsys, monkeypatch):
 
 
 def test_model_files_are_found(base_settings):
-    [model] = run_checks(base_settings, only=["model"])
+    model, backend = run_checks(base_settings, only=["model"])
     assert model.status == OK, model.message
     assert (Path(model.message.split(";")[0]) / "config.json").exists()
+    # which backend classification will use: torch, or the ONNX build and whether int8 is on
+    assert backend.name == "classifier-backend"
+    assert backend.message.split()[0] in {"torch", "onnx-fp32", "onnx-int8"}, backend.message
 
 
 def test_airflow_connections_from_the_environment(capsys, monkeypatch):
