@@ -133,6 +133,22 @@ def training_vectors(texts: list[str], embed: object, model_id: str = "torch-fp3
     return vectors
 
 
+def labelling_digest(taxonomy: Taxonomy) -> str:
+    """A digest of everything besides the embeddings that decides labels: the taxonomy (motives,
+    keywords, topic terms), the training sentences, the thresholds and the head's constants.
+
+    The ONNX int8 agreement check records it: a check made for other labelling inputs is stale."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(repr(taxonomy).encode())
+    for path in (TRAINING_FILE, THRESHOLDS_FILE):
+        digest.update(path.read_bytes() if path.exists() else b"-")
+    digest.update(repr((W_HEAD, W_PROTO, W_KEYWORD, PROTO_LOW, PROTO_HIGH, HEAD_C,
+                        DEFAULT_THRESHOLD)).encode())
+    return digest.hexdigest()
+
+
 Fit = tuple[np.ndarray, np.ndarray, np.ndarray]  # coef, intercept, prototypes (one row per motive)
 
 

@@ -110,7 +110,24 @@ class Build:
 
     @property
     def int8_enabled(self) -> bool:
-        return bool(self.manifest.get("agreement", {}).get("int8_enabled"))
+        """int8 passed the agreement check, and the check was made for today's labelling inputs."""
+        return bool(self.manifest.get("agreement", {}).get("int8_enabled")) and not self.int8_stale
+
+    @property
+    def int8_stale(self) -> bool:
+        """True when the taxonomy, training sentences or thresholds changed since the check."""
+        recorded = self.manifest.get("agreement", {}).get("labelling_digest")
+        return recorded != _current_labelling_digest()
+
+
+def _current_labelling_digest() -> str | None:
+    from pipeline.classify.head import labelling_digest
+    from pipeline.taxonomy import load_taxonomy
+
+    try:
+        return labelling_digest(load_taxonomy())
+    except Exception:  # noqa: BLE001 - an unreadable taxonomy fails later, with its own error
+        return None
 
 
 def load_build(directory: Path | None = None) -> Build | None:
@@ -336,6 +353,7 @@ def build(directory: Path | None = None, *, shared_dir: Path | None = None,
         else:
             path.unlink(missing_ok=True)
     agreement = {**kept["agreement"], "plan": kept["plan"],
+                 "labelling_digest": _current_labelling_digest(),
                  "corpus_present": any(a[0].startswith("corpus:") for a in articles)}
     quantization = {k: v for k, v in kept.items() if k != "agreement"}
     say(f"int8 {'ENABLED with plan ' + kept['plan'] if chosen else 'not enabled (no plan passed)'}: "

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--shared", type=Path, default=None,
                        help="the shared folder with the labelled corpus (default: ../shared)")
     build.add_argument("--if-missing", action="store_true",
-                       help="do nothing when a valid build is already there")
+                       help="do nothing when a valid, up-to-date build is already there")
     build.set_defaults(func=cmd_build)
     status = actions.add_parser("status", help="which backend classifying will use, and why")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
@@ -39,7 +39,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     if args.if_missing:
         existing = onnx_backend.load_build(args.dir)
-        if existing is not None and existing.problem is None:
+        if existing is not None and existing.problem is None and not existing.int8_stale:
             print(f"ONNX build present in {existing.directory} (int8 "
                   f"{'enabled' if existing.int8_enabled else 'not enabled'}); nothing to do")
             return 0
@@ -61,7 +61,7 @@ def status_report() -> dict[str, Any]:
         agreement = build.manifest.get("agreement", {})
         report["build"] = {
             "problem": build.problem, "built_at": build.manifest.get("built_at"),
-            "int8_enabled": build.int8_enabled,
+            "int8_enabled": build.int8_enabled, "int8_stale": build.int8_stale,
             "articles_agree": f"{agreement.get('articles_agree')}/{agreement.get('articles')}",
             "sentence_agreement": agreement.get("sentence_agreement"),
             "corpus_present": agreement.get("corpus_present"),
@@ -91,5 +91,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  built {build['built_at']}; {'usable' if build['problem'] is None else build['problem']}")
         print(f"  int8 vs fp32: articles {build['articles_agree']}, sentence agreement "
               f"{build['sentence_agreement']}; int8 {'enabled' if build['int8_enabled'] else 'not enabled'}")
+        if build["int8_stale"]:
+            print("  the taxonomy, training sentences or thresholds changed since int8 was checked: "
+                  "int8 is off until `newswatch model build` checks it again")
     print(f"classification uses: {report['classify']}; claim embeddings use: {report['exact']}")
     return 0 if not str(report["classify"]).startswith("error") else 1

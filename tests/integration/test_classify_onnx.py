@@ -170,3 +170,23 @@ def test_an_onnx_process_classifies_like_torch_without_importing_torch(built, tm
     if second["name"] == "onnx-fp32":
         assert second["motives"] == expected.motives
         assert second["sentences"] == [s.motives for s in expected.sentences]
+
+
+def test_int8_check_goes_stale_when_the_labelling_inputs_change(built, monkeypatch, tmp_path):
+    """Labels depend on the taxonomy too: int8 agreement checked for another one does not count."""
+    import shutil
+
+    from pipeline.settings import DEFAULT_CONFIG_DIR
+
+    assert built.int8_stale is False
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config)
+    taxonomy = config / "taxonomy.yaml"
+    text = taxonomy.read_text(encoding="utf-8")
+    taxonomy.write_text(text.replace("contingent]", "contingent, expeditionary corps]", 1),
+                        encoding="utf-8")
+    assert taxonomy.read_text(encoding="utf-8") != text
+    monkeypatch.setenv("NEWSWATCH_CONFIG_DIR", str(config))
+    assert built.int8_stale is True
+    assert built.int8_enabled is False
+    assert built.problem is None  # fp32 is exact whatever the taxonomy: still usable
