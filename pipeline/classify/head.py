@@ -140,8 +140,10 @@ def labelling_digest(taxonomy: Taxonomy) -> str:
     The ONNX int8 agreement check records it: a check made for other labelling inputs is stale."""
     import hashlib
 
+    from pipeline.classify.model import CLASSIFIER_VERSION
+
     digest = hashlib.blake2b(digest_size=12)
-    digest.update(repr(taxonomy).encode())
+    digest.update(CLASSIFIER_VERSION.encode() + repr(taxonomy).encode())
     for path in (TRAINING_FILE, THRESHOLDS_FILE):
         digest.update(path.read_bytes() if path.exists() else b"-")
     digest.update(repr((W_HEAD, W_PROTO, W_KEYWORD, PROTO_LOW, PROTO_HIGH, HEAD_C,

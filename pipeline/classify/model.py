@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from pipeline.classify.gate import topic_gate
-from pipeline.classify.sentences import split_sentences
+from pipeline.classify.sentences import is_heading, split_sentences
 from pipeline.language import detect_language
 from pipeline.taxonomy import Taxonomy, load_taxonomy
 
 SUPPORTED_LANGUAGES = frozenset({"en"})
-CLASSIFIER_VERSION = "minilm-head-1"
+CLASSIFIER_VERSION = "minilm-head-2"  # 2: headings and captions get no motive
 SCORE_DIGITS = 4
 
 
@@ -87,10 +87,18 @@ class Classifier:
     def thresholds(self) -> dict[str, float]:
         return self.head.thresholds
 
+    def score(self, sentences: list[str], vectors: np.ndarray) -> np.ndarray:
+        """The head's scores, with headings and captions zeroed: they state no motive."""
+        scores = self.head.score(sentences, vectors)
+        for i, text in enumerate(sentences):
+            if is_heading(text):
+                scores[i] = 0.0
+        return scores
+
     def classify_sentences(self, sentences: list[str]) -> list[SentenceResult]:
         """Motive scores of each sentence (no gate, no language check: English assumed)."""
         vectors = self.embedder.embed(list(sentences)) if sentences else np.zeros((0, 384))
-        scores = self.head.score(list(sentences), vectors)
+        scores = self.score(list(sentences), vectors)
         return [self._sentence(text, i, row) for i, (text, row) in enumerate(zip(sentences, scores,
                                                                                strict=True))]
 
@@ -114,7 +122,7 @@ class Classifier:
             prepared.append((title, sentences, guess.code, supported, gate))
         to_embed = [s for _, sents, _, supported, _ in prepared if supported for s in sents]
         vectors = self.embedder.embed(to_embed) if to_embed else np.zeros((0, 384), np.float32)
-        all_scores = self.head.score(to_embed, vectors)
+        all_scores = self.score(to_embed, vectors)
         results, offset = [], 0
         for _title, sentences, code, supported, gate in prepared:
             if not supported:

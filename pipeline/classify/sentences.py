@@ -144,3 +144,33 @@ def split_sentences(text: str) -> list[str]:
             if _is_prose(sentence) and not _ONLY_CREDIT.fullmatch(sentence):
                 sentences.append(sentence)
     return sentences
+
+
+_TERMINAL = re.compile(r"[.!?…][\"”’'»)\]]*\s*$")
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_LABEL = re.compile(r"^(?:table|figure|fig\.|chart|graph|map|photo|image|source)\s*\d*\s*[:.]", re.I)
+HEADING_MAX_WORDS = 16
+HEADING_CAPITALS = 0.6
+
+
+def is_heading(text: str) -> bool:
+    """A section heading, photo caption or table label left in the text, not a sentence.
+
+    Such lines state no motive even when their words match one ("Impact on regional security"),
+    so the classifier gives them no labels. A heading has no closing punctuation, at most
+    ``HEADING_MAX_WORDS`` words, and either starts like a label (``Table 1:``), joins name and
+    role with a slash (a caption), or capitalises most of its longer words (title case). A
+    sentence-case line without a full stop (a feed's bullet point) is still a sentence.
+    """
+    line = text.strip()
+    if not line or _TERMINAL.search(line):
+        return False
+    words = _WORD.findall(line)
+    if len(words) > HEADING_MAX_WORDS:
+        return False
+    if _LABEL.match(line) or " / " in line:
+        return True
+    longer = [w for w in words if len(w) >= 4]
+    if not longer:
+        return len(words) <= 4
+    return sum(w[0].isupper() for w in longer) / len(longer) >= HEADING_CAPITALS

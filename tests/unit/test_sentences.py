@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.classify.sentences import clean_text, split_sentences
+from pipeline.classify.sentences import clean_text, is_heading, split_sentences
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -88,3 +88,28 @@ def test_seed_dateline_and_quotes_split(shared_dir):
     # Quoted speech keeps its attribution in the same sentence.
     assert any(s.startswith("“") and "Gabuev" in s for s in sentences)
     assert 30 <= len(sentences) <= 60
+
+
+@pytest.mark.parametrize("line", [
+    "Outlook and Challenges",
+    "Impact on Security in the Region and Beyond",
+    "Table 2: Estimated deliveries by year",
+    "Jane Doe / Senior Fellow, Sample Institute",
+    "The Numbers",
+    "Figure 3. Shells fired per day",
+])
+def test_headings_captions_and_labels_are_not_sentences(line):
+    assert is_heading(line)
+
+
+@pytest.mark.parametrize("line", [
+    "Officials say the soldiers are paid about two thousand dollars a month.",
+    "Why did Pyongyang agree to send its soldiers?",
+    # a feed's bullet point in sentence case, without a full stop, still states a claim
+    "North Korea received air-defence systems from Russia, Seoul's spy agency says",
+    "The Sample Institute's Report on North Korean Troops in Russia Says They Are Paid in Cash, "
+    "Food and Fuel Every Single Month of Their Deployment",
+    "",
+])
+def test_sentences_are_not_headings(line):
+    assert not is_heading(line)
