@@ -26,6 +26,7 @@ MIN_JACCARD = 0.6
 MAX_WORDS = 600
 KEEP_SHINGLES = 20_000  # articles whose shingles stay in memory; older ones are re-read if needed
 MIN_CONTAINMENT = 0.85  # a trimmed copy: most of the shorter text appears in the longer
+EVICTED_FILTER_BITS = 1 << 26  # 8 MiB: ~1e-4 false positives per band with a million bands in it
 _WORD = re.compile(r"\w+", re.UNICODE)
 _WORD_CACHE: dict[str, int] = {}
 
@@ -38,15 +39,16 @@ def _word_hashes(w: list[str]) -> Any:
     import numpy as np
 
     cache = _WORD_CACHE
-    out = np.empty(len(w), dtype=np.uint64)
-    for i, word in enumerate(w):
-        h = cache.get(word)
-        if h is None:
-            h = _h64(word)
-            if len(cache) < 500_000:
-                cache[word] = h
-        out[i] = h
-    return out
+    get = cache.get
+    hashes = [get(word) for word in w]  # one C-level pass when every word is cached (the usual case)
+    if None in hashes:
+        for i, word in enumerate(w):
+            if hashes[i] is None:
+                h = _h64(word)
+                if len(cache) < 500_000:
+                    cache[word] = h
+                hashes[i] = h
+    return np.array(hashes, dtype=np.uint64)
 
 
 def shingles(text: str, k: int = SHINGLE_WORDS) -> Any:
@@ -134,6 +136,41 @@ def fingerprint(text: str) -> Fingerprint | None:
     return Fingerprint(minhash_bands(sh), sh)
 
 
+class BandFilter:
+    """A Bloom filter over band keys: "was this band ever added?" with no false negatives, a
+    fixed few MiB whatever the count, and rare false positives (three bits per key).
+
+    Band keys end in a keyed hash already, so their own digits give one bit position and
+    Python's string hash (stable within a process, which is all this filter lives for) two more.
+    """
+
+    def __init__(self, bits: int = EVICTED_FILTER_BITS) -> None:
+        if bits <= 0 or bits & (bits - 1):
+            raise ValueError("bits must be a power of two")
+        self._mask = bits - 1
+        self._bits = bytearray(bits // 8)
+        self.count = 0
+
+    def _positions(self, key: str) -> tuple[int, int, int]:
+        h = hash(key)
+        tail = key.rpartition(":")[2]
+        try:
+            own = int(tail, 16)
+        except ValueError:
+            own = h >> 40
+        return h & self._mask, (h >> 26) & self._mask, own & self._mask
+
+    def add(self, key: str) -> None:
+        for pos in self._positions(key):
+            self._bits[pos >> 3] |= 1 << (pos & 7)
+        self.count += 1
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str) or not self.count:
+            return False
+        return all(self._bits[pos >> 3] & (1 << (pos & 7)) for pos in self._positions(key))
+
+
 @dataclass
 class NearDuplicateIndex:
     """Band keys (and shingles) of candidate originals: the articles of this run and earlier ones
@@ -148,6 +185,7 @@ class NearDuplicateIndex:
     _id_bands: dict[str, list[str]] = field(default_factory=dict)  # insertion order = age
     _shingles: dict[str, Any] = field(default_factory=dict)
     evicted: int = 0
+    _evicted_bands: BandFilter | None = None  # created on the first eviction
 
     def __len__(self) -> int:
         return len(self._id_bands)
@@ -162,13 +200,24 @@ class NearDuplicateIndex:
             self._bands[key].append(article_id)
         while len(self._id_bands) > self.keep:
             old = next(iter(self._id_bands))
+            if self._evicted_bands is None:
+                self._evicted_bands = BandFilter()
             for key in self._id_bands.pop(old):
+                self._evicted_bands.add(key)
                 ids = self._bands[key]
                 ids.remove(old)
                 if not ids:
                     del self._bands[key]
             self._shingles.pop(old, None)
             self.evicted += 1
+
+    def maybe_evicted(self, bands: list[str]) -> list[str]:
+        """The subset of ``bands`` that an evicted article may have had (never misses one; a
+        rare false positive only costs a wider lookup): the bands worth asking Elasticsearch
+        about when every other candidate is still in memory."""
+        if self._evicted_bands is None:
+            return []
+        return [b for b in bands if b in self._evicted_bands]
 
     def find(self, fp: Fingerprint, *, exclude: str | None = None) -> str | None:
         """The id of an earlier article this text nearly duplicates, or None."""

@@ -26,8 +26,9 @@ from html import unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-_WS = re.compile(r"[ \t\r\f\v\u00a0]+")
-_NL = re.compile(r"\s*\n\s*")
+# Horizontal whitespace to one space: only runs that are not already a single space match, so the
+# common case (words separated by one space) costs a scan and no replacement.
+_WS = re.compile(r"[\t\r\f\v\u00a0][ \t\r\f\v\u00a0]*| [ \t\r\f\v\u00a0]+")
 _DROP_RE = re.compile(
     r"<(script|style|noscript|template|iframe|object|svg|head)\b[^>]*>.*?</\1\s*>", re.I | re.S
 )
@@ -117,8 +118,15 @@ def _html_to_text(value: str | None) -> str:
 
 
 def _tidy(text: str) -> str:
-    text = _WS.sub(" ", text.replace("\u200b", ""))
-    return _NL.sub("\n", text).strip()
+    """Runs of spaces/tabs/NBSP to one space, zero-width spaces dropped, each line stripped and
+    blank lines dropped (what ``re.sub(r"\\s*\\n\\s*", "\\n", ...)`` does, at a third of its cost:
+    this runs on every title and summary of every feed)."""
+    if "\u200b" in text:
+        text = text.replace("\u200b", "")
+    text = _WS.sub(" ", text)
+    if "\n" in text:
+        text = "\n".join(filter(None, (line.strip() for line in text.split("\n"))))
+    return text.strip()
 
 
 def _utc(struct: Any) -> datetime | None:

@@ -170,3 +170,45 @@ def test_whole_request_503_is_retried_then_gives_up_as_service_unavailable(flaky
     script += [503] * 5
     with pytest.raises(ServiceUnavailable):
         bulk_write(_client(server.base_url), "x", _docs(2), initial_backoff=0.01, max_retries=2)
+
+
+def test_two_requests_in_flight_write_everything_and_report_each_error(es, settings):
+    ensure_indices(es, settings, ["articles"])
+    docs = _docs(40)
+    for i in (3, 17, 38):
+        docs[i]["published"] = "not a date"
+    report = bulk_write(es, settings.index("articles"), docs, chunk_size=4, concurrency=2, refresh=True)
+    assert report.ok == report.created == 37
+    assert sorted(e["id"] for e in report.errors) == ["d17", "d3", "d38"]
+    assert {e["status"] for e in report.errors} == {400}
+    assert es.count(index=settings.index("articles"))["count"] == 37
+
+
+def test_documents_serialise_as_the_client_would(es, settings):
+    import datetime as dt
+
+    import numpy as np
+
+    from pipeline.es.bulk import _fast_dumps
+
+    serializer = es.transport.serializers.get_serializer("application/json")
+    published = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    doc = {"id": "n1", "title": "Caf\u00e9 \u2028 sample", "published": published,
+           "topic_score": np.float32(0.5), "sentence_count": np.int64(3), "tags": ("a", "b")}
+    dumps = _fast_dumps(serializer.default)
+    assert dumps is not None  # orjson is a dependency
+    assert dumps(doc) == serializer.dumps(doc)
+    ensure_indices(es, settings, ["articles"])
+    report = bulk_write(es, settings.index("articles"), [doc], refresh=True)
+    assert report.created == 1
+    stored = es.get(index=settings.index("articles"), id="n1")["_source"]
+    assert stored["published"] == "2025-01-02T03:04:05+00:00" and stored["topic_score"] == 0.5
+
+
+def test_a_refusal_in_a_concurrent_request_is_raised_not_lost(flaky_node):
+    server, script, bodies = flaky_node
+    script += [503] * 20
+    with pytest.raises(ServiceUnavailable):
+        bulk_write(_client(server.base_url), "x", _docs(4), chunk_size=1, concurrency=2,
+                   initial_backoff=0.01, max_retries=1)
+    assert len(bodies) >= 2  # the requests were sent, and retried, before giving up

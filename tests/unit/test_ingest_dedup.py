@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from pipeline.ingest.dedup import NearDuplicateIndex, fingerprint, similarity
+import pytest
+
+from pipeline.ingest.dedup import BandFilter, NearDuplicateIndex, fingerprint, similarity
 from tests.ingest_support import OTHER_STORY, STORY
 
 
@@ -61,3 +63,27 @@ def test_the_in_memory_window_is_bounded():
     assert len(index) == 3
     assert index.find(fp) == "a2"             # the oldest two were evicted, bands and shingles
     assert all("a0" not in ids and "a1" not in ids for ids in index._bands.values())
+
+
+def test_band_filter_never_misses_an_added_band_and_rarely_claims_others():
+    fps = [fingerprint(f"{STORY} Sample variant number {i} with extra words {i * 7}.") for i in range(50)]
+    filt = BandFilter(bits=1 << 16)
+    added = {b for fp in fps[:25] for b in fp.bands}
+    for band in added:
+        filt.add(band)
+    assert all(band in filt for band in added)
+    others = {b for fp in fps[25:] for b in fp.bands} - added
+    assert others and sum(b in filt for b in others) <= len(others) // 10
+    assert "not-a-band" not in BandFilter()  # empty: nothing is in it
+    with pytest.raises(ValueError):
+        BandFilter(bits=1000)
+
+
+def test_evicted_bands_are_the_ones_worth_a_lookup():
+    story, other = fingerprint(STORY), fingerprint(OTHER_STORY)
+    index = NearDuplicateIndex(keep=1)
+    assert index.maybe_evicted(story.bands) == []  # nothing evicted yet: no lookup at all
+    index.add("story", story.bands, story.shingles)
+    index.add("other", other.bands, other.shingles)  # evicts "story"
+    assert index.maybe_evicted(story.bands) == story.bands
+    assert index.maybe_evicted(other.bands) == [b for b in other.bands if b in story.bands]

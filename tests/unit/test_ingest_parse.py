@@ -3,10 +3,12 @@ and against feedparser fetching by itself."""
 
 from __future__ import annotations
 
+import random
+import re
 import time
 from datetime import UTC, datetime
 
-from pipeline.ingest.parse import html_to_text, parse_feed
+from pipeline.ingest.parse import _tidy, html_to_text, parse_feed
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -25,6 +27,22 @@ def test_html_to_text():
         html_to_text("talks about consecutive &lt;td&gt; elements") == "talks about consecutive <td> elements"
     )
     assert html_to_text("") == "" and html_to_text(None) == ""
+
+
+def _reference_tidy(text: str) -> str:
+    """The whitespace rules as plain regular expressions (the slower form ``_tidy`` replaces)."""
+    text = re.sub(r"[ \t\r\f\v\u00a0]+", " ", text.replace("\u200b", ""))
+    return re.sub(r"\s*\n\s*", "\n", text).strip()
+
+
+def test_whitespace_tidying_matches_the_plain_rules():
+    pieces = ["word", "b", " ", "  ", "\t", "\u00a0", "\n", "\r\n", "\n\n", " \n ", "\u2028", "\u3000",
+              "\x0b", "\x1c", "\x85", "\u200b", "x\u200by", "\f"]
+    rng = random.Random(5)
+    for _ in range(20_000):
+        text = "".join(rng.choices(pieces, k=rng.randint(0, 14)))
+        assert _tidy(text) == _reference_tidy(text), repr(text)
+    assert _tidy(" a \u00a0 b\t\n\n  c \u200b") == "a b\nc"
 
 
 def test_entries_are_typed_plain_and_absolute():
