@@ -9,6 +9,7 @@ core field types (no ``flattened``, ``unsigned_long`` or painless-based updates)
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from pipeline.errors import ConfigError, ServiceError
 from pipeline.es.client import mapped_errors
 from pipeline.settings import Settings
 
+log = logging.getLogger(__name__)
 EMBEDDING_DIMS = 384
 
 KW: dict[str, Any] = {"type": "keyword"}
@@ -26,6 +28,10 @@ FLOAT: dict[str, Any] = {"type": "float"}
 INT: dict[str, Any] = {"type": "integer"}
 TEXT_KW: dict[str, Any] = {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 512}}}
 TEXT: dict[str, Any] = {"type": "text"}
+# Keywords whose values come from feeds and pages (anyone can send a 40,000-character author):
+# longer values are kept in _source but not indexed, instead of failing the whole document.
+KW_URL: dict[str, Any] = {"type": "keyword", "ignore_above": 4096}
+KW_NAME: dict[str, Any] = {"type": "keyword", "ignore_above": 512}
 
 SCORES_AS_FLOAT = {"scores_as_float": {"path_match": "*_scores.*", "mapping": {"type": "float"}}}
 
@@ -68,9 +74,9 @@ class IndexSpec:
 EVIDENCE = {"properties": {"motive": KW, "text": TEXT, "score": FLOAT, "position": INT}}
 
 ARTICLES = IndexSpec("articles", 1, {
-    "id": KW, "url": KW, "canonical_url": KW, "guid": KW,
-    "source_id": KW, "source_name": KW, "source_type": KW, "outlets": KW, "feed_url": KW,
-    "title": TEXT_KW, "summary": TEXT, "text": TEXT, "authors": KW, "tags": KW,
+    "id": KW, "url": KW_URL, "canonical_url": KW_URL, "guid": KW_URL,
+    "source_id": KW, "source_name": KW_NAME, "source_type": KW, "outlets": KW_NAME, "feed_url": KW_URL,
+    "title": TEXT_KW, "summary": TEXT, "text": TEXT, "authors": KW_NAME, "tags": KW_NAME,
     "published": DATE, "published_estimated": BOOL, "fetched": DATE, "language": KW,
     "extraction": KW, "paywalled": BOOL, "content_hash": KW, "simhash": KW,
     "duplicate_of": KW, "status": KW, "error": TEXT,
@@ -82,8 +88,10 @@ ARTICLES = IndexSpec("articles", 1, {
     "sentence_count": INT,
     "claims_extracted": BOOL,
     # ingestion: every link and (source|guid) seen for this story, for exact dedup across polls
-    "links": KW, "guid_keys": KW, "outlet": KW, "page_url": KW, "language_confidence": FLOAT,
-    "minhash_bands": KW,
+    "links": KW_URL, "guid_keys": KW_URL, "outlet": KW_NAME, "page_url": KW_URL,
+    "language_confidence": FLOAT, "minhash_bands": KW,
+    # an entry Elasticsearch refused (status "rejected"): the document as JSON, stored, not indexed
+    "rejected_document": {"type": "object", "enabled": False},
 }, [SCORES_AS_FLOAT])
 
 FIGURE = {"type": "nested", "properties": {
@@ -92,8 +100,8 @@ FIGURE = {"type": "nested", "properties": {
 }}
 
 CLAIMS = IndexSpec("claims", 1, {
-    "id": KW, "article_id": KW, "source_id": KW, "source_name": KW, "outlet": KW, "outlets": KW,
-    "url": KW, "title": TEXT_KW, "text": TEXT_KW, "position": INT, "on_topic": BOOL,
+    "id": KW, "article_id": KW, "source_id": KW, "source_name": KW_NAME, "outlet": KW_NAME,
+    "outlets": KW_NAME, "url": KW_URL, "title": TEXT_KW, "text": TEXT_KW, "position": INT, "on_topic": BOOL,
     "first_seen": DATE, "published": DATE, "language": KW, "extracted_at": DATE,
     # subobjects: false, so "military_technology" and "military_technology.space" are both leaves.
     "motives": KW, "motive_scores": {"type": "object", "dynamic": True, "subobjects": False}, "score": FLOAT,
@@ -186,6 +194,7 @@ def ensure_indices(es: Any, settings: Settings, kinds: list[str] | None = None,
             es.indices.put_index_template(name=alias, body=spec.template_body(settings))
             current = alias_target(es, alias)
             if current is not None:
+                _update_in_place(es, spec, current)
                 out[alias] = current
                 continue
             if es.indices.exists(index=alias):
@@ -200,6 +209,19 @@ def ensure_indices(es: Any, settings: Settings, kinds: list[str] | None = None,
                 es.indices.put_alias(index=index, name=alias, is_write_index=True)
         out[alias] = index
     return out
+
+
+def _update_in_place(es: Any, spec: IndexSpec, index: str) -> None:
+    """Apply the compatible part of a mapping change (new fields, ``ignore_above``) to an existing
+    index of the same version; anything else needs ``newswatch es migrate`` (a version bump)."""
+    meta = es.indices.get_mapping(index=index)[index]["mappings"].get("_meta", {})
+    if meta.get("newswatch_version") != spec.version:
+        return  # another version: migrate's business
+    resp = es.options(ignore_status=400).indices.put_mapping(
+        index=index, properties=spec.properties, dynamic_templates=spec.dynamic_templates)
+    if "error" in resp:
+        log.warning("the mapping of %s differs from the code in a way that needs a new index "
+                    "version and `newswatch es migrate`: %s", index, resp["error"].get("reason"))
 
 
 def drop_prefix(es: Any, prefix: str) -> None:

@@ -60,7 +60,10 @@ BATCH_MAX_WAIT_S = 2.0  # ... or whatever has been polled after this long
 IN_FLIGHT_PER_WORKER = 4  # feeds being fetched or parsed per worker thread, while a batch is decided
 BULK_LOAD_MIN_FEEDS = 200  # a run this big pauses the articles index's once-a-second refresh
 BULK_LOAD_REFRESH = "30s"  # while it writes (not -1: a run killed midway leaves a working index)
-BULK_CONCURRENCY = 2  # article chunk requests in flight: both cores of a small node index
+BULK_CONCURRENCY = 2
+# Bulk item statuses that retrying cannot fix (a mapping refusal; None: could not be serialised).
+PERMANENT_ERROR_STATUSES = frozenset({400, None})
+REJECTED_JSON_MAX = 1_000_000  # article chunk requests in flight: both cores of a small node index
 
 
 @dataclass
@@ -169,12 +172,26 @@ class _Run:
             report = bulk_write(
                 self.es, self.settings.index("articles"), docs, op_type="create", concurrency=BULK_CONCURRENCY
             )
+            by_id = {doc["id"]: doc for doc in docs}
+            rejected = []
             for err in report.errors:
                 failed.add(str(err["id"]))
                 errors.add(str(err["id"]))
                 owner[str(err["id"])].poll.result.article_errors.append(
                     {"id": str(err["id"]), "error": f"{err['type']}: {err['reason']}"}
                 )
+                if err.get("status") in PERMANENT_ERROR_STATUSES:
+                    rejected.append(rejected_stub(by_id[str(err["id"])], err))
+            if rejected:
+                # Elasticsearch will refuse these again at every poll: keep each as a small
+                # "rejected" document holding the original (stored, not indexed), so nothing is
+                # lost and the feed moves on instead of failing until it is disabled.
+                kept = bulk_write(self.es, self.settings.index("articles"), rejected, op_type="create")
+                still = {str(e["id"]) for e in kept.errors if e.get("status") != 409}
+                for stub in rejected:
+                    if stub["id"] not in still:
+                        errors.discard(stub["id"])
+                        owner[stub["id"]].poll.result.article_errors[-1]["kept_as"] = "rejected"
             if report.conflicts:
                 # Someone else (a concurrent run, or a run that crashed after its bulk) created some of
                 # these ids first: theirs is kept and ours becomes an outlet merge. Merging into our
@@ -451,6 +468,30 @@ class _Run:
             result.known += 1
         else:
             result.duplicates += 1
+
+
+def rejected_stub(doc: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
+    """The document kept for an entry Elasticsearch refused: identity, the error, and the whole
+    original as JSON (truncated at REJECTED_JSON_MAX characters) in a field that is not indexed."""
+    import json
+
+    body = json.dumps(doc, default=str, ensure_ascii=False)
+    stub: dict[str, Any] = {
+        "id": doc["id"],
+        "status": "rejected",
+        "error": f"{error.get('type')}: {error.get('reason')}"[:2000],
+        "rejected_document": {"json": body[:REJECTED_JSON_MAX], "truncated": len(body) > REJECTED_JSON_MAX},
+    }
+    for key, limit in (("url", 4096), ("source_id", 256), ("source_name", 512), ("outlet", 512),
+                       ("title", 1000), ("source_type", 64)):
+        if isinstance(doc.get(key), str):
+            stub[key] = doc[key][:limit]
+    for key in ("fetched", "published"):
+        if key in doc:
+            stub[key] = doc[key]
+    if isinstance(doc.get("outlet"), str):
+        stub["outlets"] = [doc["outlet"][:512]]
+    return stub
 
 
 def _same_site(a: str, b: str) -> bool:

@@ -114,3 +114,33 @@ def test_status_compares_live_indices_with_the_code(es, settings):
     assert rows["articles"]["write_blocked"] is False
     es.indices.put_settings(index=rows["articles"]["index"], settings={"index.blocks.write": True})
     assert {r["kind"]: r for r in index_status(es, settings)}["articles"]["write_blocked"] is True
+
+
+def test_compatible_mapping_changes_are_applied_in_place(es, settings, caplog):
+    """A new field or a new ignore_above needs no new index version; a type change does, and is
+    only reported (never applied, never an error) until ``es migrate`` runs."""
+    from dataclasses import replace
+
+    from pipeline.es.schema import ARTICLES, ensure_indices
+
+    older = replace(ARTICLES, properties={k: v for k, v in ARTICLES.properties.items()
+                                          if k not in ("rejected_document", "authors")}
+                    | {"authors": {"type": "keyword"}})
+    ensure_indices(es, settings, kinds=["articles"], specs={"articles": older})
+    alias = settings.index("articles")
+    [index] = es.indices.get_alias(name=alias)
+    before = es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+    assert "rejected_document" not in before and "ignore_above" not in before["authors"]
+
+    ensure_indices(es, settings, kinds=["articles"])
+    after = es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+    assert after["rejected_document"] == {"type": "object", "enabled": False}
+    assert after["authors"]["ignore_above"] == 512
+    assert list(es.indices.get_alias(name=alias)) == [index]  # same index, no migration
+
+    incompatible = replace(ARTICLES, properties={**ARTICLES.properties, "authors": {"type": "long"}})
+    with caplog.at_level("WARNING", logger="pipeline.es.schema"):
+        ensure_indices(es, settings, kinds=["articles"], specs={"articles": incompatible})
+    assert "newswatch es migrate" in caplog.text
+    kept = es.indices.get_mapping(index=index)[index]["mappings"]["properties"]["authors"]
+    assert kept["type"] == "keyword"

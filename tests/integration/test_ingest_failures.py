@@ -108,49 +108,58 @@ def test_an_id_already_in_the_index_before_the_poll_is_merged_not_created(settin
     assert stored["outlets"] == ["rival", "ours"] and stored["title"] == "Rival title"
 
 
-def test_one_refused_article_holds_the_feed_state_back_until_it_is_indexed(settings, es, http_server):
-    # ``authors`` is a keyword field without ignore_above: Elasticsearch refuses a term longer than
-    # 32766 bytes, so exactly this document fails; the cause is then removed with a mapping update.
-    huge = dict(ITEMS[2], author="Sample Author " + "x" * 40_000)
-    body = rss([ITEMS[0], ITEMS[1], huge])
-
+def _etag_feed(body: bytes):
     def feed(req):
         if req.headers.get("If-None-Match") == '"v1"':
             return Response(b"", 304, {"ETag": '"v1"'})
         return Response(body, headers={"ETag": '"v1"', "Content-Type": "application/rss+xml"})
 
-    src = source("strict", http_server.route("/refuse.xml", feed))
-    bad_id = article_id(canonicalize_url(huge["link"]))
+    return feed
+
+
+def test_a_40000_character_author_no_longer_costs_the_article(settings, es, http_server):
+    """Feed-controlled keywords carry ignore_above: an over-long value stays in _source, unindexed,
+    instead of Elasticsearch refusing the whole document (a term may not exceed 32766 bytes)."""
+    huge = dict(ITEMS[2], author="Sample Author " + "x" * 40_000)
+    src = source("long", http_server.route("/long.xml", _etag_feed(rss([ITEMS[0], ITEMS[1], huge]))))
+    result = run(settings, es, [src]).feeds[0]
+    assert result.status == "ok" and not result.article_errors, result.article_errors
+    assert result.new_articles == 3
+    stored = es.get(index=settings.index("articles"), id=article_id(canonicalize_url(huge["link"])))
+    assert len(stored["_source"]["authors"][0]) > 40_000
+
+
+def test_an_article_elasticsearch_refuses_is_kept_as_rejected_and_the_feed_moves_on(
+        settings, es, http_server):
+    """A refusal retrying cannot fix (400, e.g. a mapping conflict) must neither lose the entry nor
+    hold the feed in error until it is disabled: the entry is kept as a ``rejected`` document with
+    the original stored, and the feed state advances."""
+    from dataclasses import replace
+
+    from pipeline.es.schema import ARTICLES, ensure_indices
+
+    # An articles index whose ``authors`` field is numeric (as if created by an older, wrong
+    # mapping): a named author cannot go in, an entry without authors can.
+    wrong = replace(ARTICLES, properties={**ARTICLES.properties, "authors": {"type": "long"}})
+    ensure_indices(es, settings, kinds=["articles"], specs={"articles": wrong})
+    named = dict(ITEMS[2], author="Sample Author")
+    src = source("strict", http_server.route("/refuse.xml", _etag_feed(rss([ITEMS[0], ITEMS[1], named]))))
+    bad_id = article_id(canonicalize_url(named["link"]))
+
     first = run(settings, es, [src]).feeds[0]
-    assert (first.status, first.error_kind) == ("error", "index_error"), first.error
-    assert first.error == "1 of 3 articles could not be indexed"
-    assert [e["id"] for e in first.article_errors] == [bad_id]
-    assert "32766" in first.article_errors[0]["error"] or "immense" in first.article_errors[0]["error"]
+    assert first.status == "ok", first.error
+    assert [(e["id"], e.get("kept_as")) for e in first.article_errors] == [(bad_id, "rejected")]
+    assert "mapper_parsing_exception" in first.article_errors[0]["error"] or \
+        "document_parsing_exception" in first.article_errors[0]["error"]
     assert first.new_articles == 2 and bad_id not in first.article_ids
-    assert sorted(a["id"] for a in articles(es, settings)) == sorted(first.article_ids)
+    stub = es.get(index=settings.index("articles"), id=bad_id)["_source"]
+    assert stub["status"] == "rejected" and stub["url"] == named["link"]
+    assert "Sample Author" in stub["rejected_document"]["json"]
+    assert stub["rejected_document"]["truncated"] is False
     state = feed_state(es, settings, "strict")
-    assert state["last_status"] == "error" and state["consecutive_failures"] == 1
-    assert not state.get("etag") and not state.get("body_hash")  # not advanced
+    assert state["etag"] == '"v1"' and state["consecutive_failures"] == 0  # advanced
 
-    # Same cause, same body: retried (no If-None-Match sent), refused again, state still held back.
+    # Nothing is retried or written twice: the next poll is a conditional GET answered by a 304.
     second = run(settings, es, [src], now=NOW + timedelta(minutes=10)).feeds[0]
-    assert "if-none-match" not in http_server.hits[-1].headers
-    assert (second.status, second.error_kind, second.known) == ("error", "index_error", 2)
-    assert feed_state(es, settings, "strict")["consecutive_failures"] == 2
-
-    # The cause goes away (long author names are now kept in _source, not indexed as a term).
-    es.indices.put_mapping(
-        index=settings.index("articles"), properties={"authors": {"type": "keyword", "ignore_above": 1024}}
-    )
-    third = run(settings, es, [src], now=NOW + timedelta(minutes=40)).feeds[0]
-    assert "if-none-match" not in http_server.hits[-1].headers
-    assert third.status == "ok" and third.error is None, third.error
-    assert (third.new_articles, third.known, third.article_ids) == (1, 2, [bad_id])
-    stored = es.get(index=settings.index("articles"), id=bad_id)["_source"]
-    assert stored["authors"][0].startswith("Sample Author xxx") and len(stored["authors"][0]) > 40_000
+    assert second.status == "not_modified" and http_server.hits[-1].headers["if-none-match"] == '"v1"'
     assert len(articles(es, settings)) == 3
-    state = feed_state(es, settings, "strict")
-    assert state["etag"] == '"v1"' and state["consecutive_failures"] == 0
-    # Now the state has advanced: the next poll is a conditional GET answered by a 304.
-    fourth = run(settings, es, [src], now=NOW + timedelta(minutes=60)).feeds[0]
-    assert fourth.status == "not_modified" and http_server.hits[-1].headers["if-none-match"] == '"v1"'
