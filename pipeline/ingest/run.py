@@ -37,7 +37,12 @@ from urllib.parse import urlsplit
 
 from pipeline.es.client import mapped_errors
 from pipeline.ingest import articles as store
-from pipeline.ingest.canonical import article_id, canonicalize_url
+from pipeline.ingest.canonical import (
+    article_id,
+    canonicalize_url,
+    is_unresolved_news_link,
+    resolve_redirect_link,
+)
 from pipeline.ingest.dedup import NearDuplicateIndex
 from pipeline.ingest.extract import Extraction, choose_text
 from pipeline.ingest.fetch import Fetcher
@@ -356,8 +361,10 @@ class _Run:
         """Fetch the page, extract, decide the canonical URL. Never raises for a bad page."""
         html, page_url, error = None, None, None
         if fetch_pages and entry.link:
+            # A news-search wrapper whose target is in the link is fetched at the target: no
+            # request to the search engine, and no interstitial page instead of the article.
             page = self.fetcher.get(
-                entry.link,
+                resolve_redirect_link(entry.link),
                 allow_private=allow_private,
                 timeout=20.0,
                 max_bytes=PAGE_MAX_BYTES,
@@ -365,7 +372,12 @@ class _Run:
             )
             if page.ok and page.body is not None:
                 ctype = page.headers.get("content-type", "text/html")
-                if "html" in ctype or "xml" in ctype:
+                if is_unresolved_news_link(page.final_url or entry.link) and _is_search_host(
+                        page.final_url or entry.link):
+                    # An opaque Google News id that no HTTP redirect resolved: the page is the
+                    # search engine's, not the article; keep the feed text and say so.
+                    error = "news-search link not resolved: the page is the search engine's, not the article"
+                elif "html" in ctype or "xml" in ctype:
                     html, page_url = page.body, page.final_url
                 else:
                     error = f"article page is {ctype}, not HTML"
@@ -492,6 +504,11 @@ def rejected_stub(doc: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
     if isinstance(doc.get("outlet"), str):
         stub["outlets"] = [doc["outlet"][:512]]
     return stub
+
+
+def _is_search_host(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host == "news.google.com" or host.endswith(".news.google.com")
 
 
 def _same_site(a: str, b: str) -> bool:

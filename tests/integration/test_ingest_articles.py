@@ -165,3 +165,39 @@ def test_failed_or_paywalled_pages_fall_back_to_the_feed_text(settings, es, http
     assert "temporary ferry" in locked["text"]
     gone = es.get(index=settings.index("articles"), id=article_id(http_server.url("/gone")))["_source"]
     assert gone["extraction"] == "feed_summary" and "404" in gone["error"] and "harbour" in gone["text"]
+
+
+def test_a_news_search_wrapper_is_fetched_at_its_target_without_asking_the_search_engine(
+        settings, es, http_server, monkeypatch):
+    """The feed links to a search engine's click-through URL whose target is in the link: the
+    page is fetched from the target directly (the search host is never even resolved)."""
+    from urllib.parse import quote
+
+    from pipeline.ingest import fetch as fetch_module
+    from pipeline.ingest import run as run_module
+
+    resolved: list[str] = []
+
+    def loopback_only(host, port, *args, **kwargs):
+        resolved.append(host)
+        if host not in ("127.0.0.1", "localhost"):
+            raise OSError(f"test: refusing to resolve {host}")
+        return fetch_module.socket.getaddrinfo(host, port, *args, **kwargs)
+
+    class LoopbackFetcher(fetch_module.Fetcher):
+        def __init__(self, **kwargs):
+            super().__init__(resolver=loopback_only, **kwargs)
+
+    monkeypatch.setattr(run_module, "Fetcher", LoopbackFetcher)
+    target = http_server.url("/world/bridge-repair")
+    http_server.route("/world/bridge-repair", page("Bridge repair", STORY))
+    wrapped = "https://www.bing.com/news/apiclick.aspx?ref=FexRss&aid=&url=" + quote(target, safe="") + "&c=1"
+    http_server.route("/feed.xml", rss([{"title": "Bridge repair", "link": wrapped, "guid": "w1",
+                                         "description": "Sample data: a teaser.", "pubDate": NOW}]))
+    report = run(settings, es, [source("wire", http_server.url("/feed.xml"), language="en")])
+    assert report.new_articles == 1, report.feeds[0].error
+    [article] = articles(es, settings)
+    assert article["extraction"] == "page" and "temporary ferry" in article["text"]
+    assert article["canonical_url"] == target and article["id"] == article_id(target)
+    assert [h.path for h in http_server.hits if h.path.startswith("/world/")] == ["/world/bridge-repair"]
+    assert resolved and set(resolved) <= {"127.0.0.1"}
