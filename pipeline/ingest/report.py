@@ -20,7 +20,7 @@ class FeedResult:
     http_status: int | None = None
     final_url: str | None = None
     entries: int = 0
-    new_articles: int = 0
+    new_articles: int = 0  # new stories indexed (near duplicates are indexed too, counted below)
     known: int = 0  # entries already ingested from this source
     duplicates: int = 0  # exact copies of another outlet's article (outlet added there)
     near_duplicates: int = 0  # indexed with duplicate_of

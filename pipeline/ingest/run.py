@@ -223,9 +223,11 @@ class _Run:
                 if doc["id"] in failed:
                     continue
                 if doc.get("duplicate_of"):
+                    # indexed (nothing is lost) but not a new story: counted with the duplicates
                     result.near_duplicates += 1
                     commit.merges.append((doc["duplicate_of"], [source.outlet], [], []))
-                result.new_articles += 1
+                else:
+                    result.new_articles += 1
                 result.article_ids.append(doc["id"])
             for aid, outlets, links, guid_keys in commit.merges:
                 store.add_to_article(
