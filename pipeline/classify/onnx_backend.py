@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -216,7 +217,10 @@ def _export_fp32(target: Path) -> Any:
                                  padding=True, return_tensors="pt")
     axes = {"0": "batch", "1": "tokens"}
     dynamic = {name: {int(k): v for k, v in axes.items()} for name in (*INPUTS, "last_hidden_state")}
-    with torch.inference_mode():
+    # The tracer warns about Python branches it freezes (padding and causal-mask checks that do
+    # not apply to this encoder); the build checks the graph against torch instead.
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(LastHiddenState(reference.model).eval(),
                           tuple(sample[name] for name in INPUTS), str(target),
                           input_names=list(INPUTS), output_names=["last_hidden_state"],
@@ -236,8 +240,14 @@ def _quantize_int8(source: Path, target: Path, include: Callable[[str], bool]) -
 
     names = _matmul_nodes(source)
     excluded = [n for n in names if not include(n)]
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul"], nodes_to_exclude=excluded)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer's advice to pre-process applies to vision models
+    try:
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"], nodes_to_exclude=excluded)
+    finally:
+        root.setLevel(level)
     return {"weight_type": "QInt8", "per_channel": True, "op_types": ["MatMul"],
             "quantized_nodes": len(names) - len(excluded), "matmul_nodes": len(names)}
 
