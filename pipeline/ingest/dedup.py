@@ -31,7 +31,21 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _WORD_CACHE: dict[str, int] = {}
 
 
+# Characters that end a word for ``\w+`` (every ASCII one that is not a letter, digit or "_",
+# plus the usual typographic punctuation and spaces), and ASCII upper case to lower case.
+_NON_WORD = {i: " " for i in range(128) if not chr(i).isalnum() and chr(i) != "_"}
+_TYPOGRAPHIC = "\u00a0\u2009\u200a\u2013\u2014\u2018\u2019\u201c\u201d\u2026\u00ab\u00bb"
+_NON_WORD.update({ord(c): " " for c in _TYPOGRAPHIC})
+_NON_WORD.update({i: chr(i + 32) for i in range(ord("A"), ord("Z") + 1)})
+
+
 def words(text: str) -> list[str]:
+    """The lower-cased ``\\w+`` words of ``text``. Text that is ASCII once the usual punctuation is
+    blanked (most English news) is split with ``str.translate``, three times faster than the regex
+    and the same words (a test compares both on real feeds); anything else takes the regex."""
+    blanked = text.translate(_NON_WORD)
+    if blanked.isascii():
+        return blanked.split()
     return _WORD.findall(text.lower())
 
 
@@ -40,7 +54,7 @@ def _word_hashes(w: list[str]) -> Any:
 
     cache = _WORD_CACHE
     get = cache.get
-    hashes = [get(word) for word in w]  # one C-level pass when every word is cached (the usual case)
+    hashes = list(map(get, w))  # one C-level pass when every word is cached (the usual case)
     if None in hashes:
         for i, word in enumerate(w):
             if hashes[i] is None:
@@ -70,13 +84,27 @@ def _shingles_of(w: list[str], k: int) -> Any:
         return np.empty(0, dtype=np.uint64)
     wh = _word_hashes(w)
     if len(w) < k:
-        return np.unique(np.bitwise_xor.reduce(wh, keepdims=True))
+        return np.bitwise_xor.reduce(wh, keepdims=True)
     n = len(w) - k + 1
     acc = wh[:n].copy()
     with np.errstate(over="ignore"):
         for j in range(1, k):
             acc = acc * np.uint64(0x9E3779B97F4A7C15) ^ wh[j : j + n]
-    return np.unique(acc)
+    return _sorted_unique(acc)
+
+
+def _sorted_unique(values: Any) -> Any:
+    """``np.unique`` of a 1-D array (sorted, no repeats) by sort and mask: np.unique's own
+    hash-based path costs six times more on a few hundred values."""
+    import numpy as np
+
+    values = np.sort(values)
+    if values.size < 2:
+        return values
+    keep = np.empty(values.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 def _h64(s: str) -> int:
@@ -115,10 +143,17 @@ def minhash_bands(shingle_set: Any) -> list[str]:
 
     a, b = _perms()
     x = np.asarray(shingle_set, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        sig = ((x[:, None] * a[None, :] + b[None, :]) >> np.uint64(32)).min(axis=0)
-    rows = sig.astype("<u8").reshape(BANDS, ROWS)
-    return [f"{i}:{hashlib.blake2b(rows[i].tobytes(), digest_size=6).hexdigest()}" for i in range(BANDS)]
+    # min((a*x + b) >> 32) == min(a*x + b) >> 32: the shift is monotone, so it is done on the 64
+    # minima instead of on every product (wrapping uint64 arithmetic, in place)
+    products = np.multiply.outer(x, a)
+    products += b
+    sig = products.min(axis=0) >> np.uint64(32)
+    data = sig.astype("<u8").tobytes()
+    size = ROWS * 8
+    return [
+        f"{i}:{hashlib.blake2b(data[i * size : (i + 1) * size], digest_size=6).hexdigest()}"
+        for i in range(BANDS)
+    ]
 
 
 @dataclass(frozen=True)
@@ -181,7 +216,10 @@ class NearDuplicateIndex:
 
     load_text: Callable[[list[str]], dict[str, str]] | None = None
     keep: int = KEEP_SHINGLES
-    _bands: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # band key -> the id of the one article with it, or a list of ids (oldest first) when several
+    # share it: most keys belong to one article, and a list per key made the index a few hundred
+    # thousand small containers for the garbage collector to walk again and again
+    _bands: dict[str, str | list[str]] = field(default_factory=dict)
     _id_bands: dict[str, list[str]] = field(default_factory=dict)  # insertion order = age
     _shingles: dict[str, Any] = field(default_factory=dict)
     evicted: int = 0
@@ -196,18 +234,28 @@ class NearDuplicateIndex:
         if article_id in self._id_bands:
             return
         self._id_bands[article_id] = bands
+        index = self._bands
         for key in bands:
-            self._bands[key].append(article_id)
+            ids = index.get(key)
+            if ids is None:
+                index[key] = article_id
+            elif isinstance(ids, str):
+                index[key] = [ids, article_id]
+            else:
+                ids.append(article_id)
         while len(self._id_bands) > self.keep:
             old = next(iter(self._id_bands))
             if self._evicted_bands is None:
                 self._evicted_bands = BandFilter()
             for key in self._id_bands.pop(old):
                 self._evicted_bands.add(key)
-                ids = self._bands[key]
-                ids.remove(old)
-                if not ids:
-                    del self._bands[key]
+                ids = index[key]
+                if isinstance(ids, str):
+                    del index[key]
+                else:
+                    ids.remove(old)
+                    if len(ids) == 1:
+                        index[key] = ids[0]
             self._shingles.pop(old, None)
             self.evicted += 1
 
@@ -222,8 +270,12 @@ class NearDuplicateIndex:
     def find(self, fp: Fingerprint, *, exclude: str | None = None) -> str | None:
         """The id of an earlier article this text nearly duplicates, or None."""
         votes: dict[str, int] = defaultdict(int)
+        index = self._bands
         for key in fp.bands:
-            for aid in self._bands.get(key, ()):
+            ids = index.get(key)
+            if ids is None:
+                continue
+            for aid in (ids,) if isinstance(ids, str) else ids:
                 if aid != exclude:
                     votes[aid] += 1
         if not votes:
