@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -101,3 +101,27 @@ def isolated_settings(base: Any, es: Any, tmp: Path) -> Iterator[Any]:
         yield s
     finally:
         drop_prefix(es, prefix)
+
+
+def sample_items(prefix: str, count: int = 3) -> list[dict[str, Any]]:
+    """``count`` RSS items of sample data, an hour apart, with links under ``/{prefix}/``."""
+    return [
+        {
+            "title": f"Sample item {i}",
+            "link": f"http://127.0.0.1/{prefix}/{i}",
+            "guid": f"{prefix}-{i}",
+            "description": f"Sample data: summary number {i} of the {prefix} tests.",
+            "pubDate": NOW - timedelta(hours=i),
+        }
+        for i in range(count)
+    ]
+
+
+def ingest_feeds_only(settings: Any, es: Any, sources: list[Any], **kw: Any) -> Any:
+    """One ingest pass at ``NOW`` without page fetching, every source polled whatever its schedule."""
+    from pipeline.ingest import ingest_once
+
+    kw.setdefault("now", NOW)
+    kw.setdefault("fetch_articles", False)
+    kw.setdefault("ignore_schedule", True)
+    return ingest_once(settings, es, sources=sources, **kw)

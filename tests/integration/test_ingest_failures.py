@@ -6,28 +6,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pipeline.ingest import ingest_once
 from pipeline.ingest.canonical import article_id, canonicalize_url
-from tests.ingest_support import NOW, articles, feed_state, rss, source
+from tests.ingest_support import NOW, articles, feed_state, ingest_feeds_only, rss, sample_items, source
 from tests.support import Response
 
-ITEMS = [
-    {
-        "title": f"Sample item {i}",
-        "link": f"http://127.0.0.1/failures/{i}",
-        "guid": f"failures-{i}",
-        "description": f"Sample data: summary number {i} of the failure tests.",
-        "pubDate": NOW - timedelta(hours=i),
-    }
-    for i in range(3)
-]
-
-
-def run(settings, es, sources, **kw):
-    kw.setdefault("now", NOW)
-    kw.setdefault("fetch_articles", False)
-    kw.setdefault("ignore_schedule", True)
-    return ingest_once(settings, es, sources=sources, **kw)
+ITEMS = sample_items("failures")
+run = ingest_feeds_only
 
 
 def rival_doc(aid: str, link: str) -> dict:

@@ -13,26 +13,11 @@ import pytest
 from pipeline.errors import ServiceUnavailable
 from pipeline.ingest import ingest_once
 from pipeline.ingest.state import parse_time
-from tests.ingest_support import NOW, articles, feed_state, rss, source
+from tests.ingest_support import NOW, articles, feed_state, ingest_feeds_only, rss, sample_items, source
 from tests.support import Response
 
-ITEMS = [
-    {
-        "title": f"Sample item {i}",
-        "link": f"http://127.0.0.1/sample/{i}",
-        "guid": f"sample-{i}",
-        "description": f"Sample data: short summary number {i}.",
-        "pubDate": NOW - timedelta(hours=i),
-    }
-    for i in range(3)
-]
-
-
-def run(settings, es, sources, **kw):
-    kw.setdefault("now", NOW)
-    kw.setdefault("fetch_articles", False)
-    kw.setdefault("ignore_schedule", True)
-    return ingest_once(settings, es, sources=sources, **kw)
+ITEMS = sample_items("sample")
+run = ingest_feeds_only
 
 
 def test_etag_gets_a_304_and_no_parsing(settings, es, http_server):
