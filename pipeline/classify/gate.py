@@ -22,6 +22,7 @@ from pipeline.taxonomy import TopicTerms
 DENSITY_WEIGHT = 6.0
 TITLE_BONUS = 0.9        # title names North Korea with Russia/troops and the body has the partner
 TITLE_BOTH_BONUS = 0.4   # title names North Korea and Russia/Ukraine together
+NEAR = 2  # sentences either side in which a partner mention links an actor + deployment sentence
 
 
 @lru_cache(maxsize=32)
@@ -58,7 +59,7 @@ def topic_gate(title: str, sentences: list[str], terms: TopicTerms) -> GateResul
         flags.append((bool(actor.search(low)), bool(partner.search(low)), bool(deploy.search(low))))
     co = 0
     for i, (a, p, d) in enumerate(flags):
-        near = flags[max(0, i - 1):i + 2]
+        near = flags[max(0, i - NEAR):i + NEAR + 1]
         if a and p:
             co += 1
         elif a and d and any(n[1] for n in near):
