@@ -67,3 +67,22 @@ def test_a_single_passing_mention_in_a_long_article_is_not_enough():
 def test_empty_article_is_off_topic_with_zero_score():
     result = gate("", "")
     assert not result.on_topic and result.score == 0.0 and result.sentences == 0
+
+
+def test_an_analysis_piece_that_names_russia_sparingly_is_on_topic():
+    """SAMPLE DATA: the deployment is discussed over several sentences, the war named once or
+    twice; a partner mention two sentences away still ties them to the topic."""
+    title = "What a modern war teaches the Korean People's Army"
+    text = (
+        "The Korean People's Army has troops that have never fought a real war. "
+        "Its drills still imagine a conflict that ended seventy years ago. "
+        "The front around Kursk changes that. "
+        "Drones, jamming and fast artillery are new to the men who arrive there. "
+        "Pyongyang sees its soldiers learning lessons no exercise could teach. "
+        "Officers who return will pass those lessons on at home. "
+        "Analysts expect the experience to shape training for years. "
+        "Some of it may be aimed at the South."
+    )
+    wide = gate(title, text)
+    assert wide.on_topic, wide
+    assert wide.cooccurring >= 2
