@@ -198,11 +198,11 @@ class _Run:
                     if stub["id"] not in still:
                         errors.discard(stub["id"])
                         owner[stub["id"]].poll.result.article_errors[-1]["kept_as"] = "rejected"
-            if report.conflicts:
-                # Someone else (a concurrent run, or a run that crashed after its bulk) created some of
-                # these ids first: theirs is kept and ours becomes an outlet merge. Merging into our
-                # own new documents changes nothing, so "changed" singles out the others'.
-                for doc in docs:
+            if report.conflict_ids:
+                # Someone else (a concurrent run, or a run that crashed after its bulk) created these
+                # ids first: theirs is kept and ours becomes an outlet merge (one read-modify-write
+                # per conflicting id, not per document of the batch).
+                for doc in (by_id[i] for i in dict.fromkeys(report.conflict_ids)):
                     if doc["id"] not in failed and store.add_to_article(
                         self.es,
                         self.settings,

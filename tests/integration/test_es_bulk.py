@@ -48,7 +48,8 @@ def test_writes_are_idempotent_and_create_counts_conflicts(es, settings):
     first = bulk_write(es, index, docs, op_type="create", refresh=True)
     again = bulk_write(es, index, docs, op_type="create", refresh=True)
     assert (first.created, first.conflicts, again.created, again.conflicts) == (3, 0, 0, 3)
-    assert again.errors == []
+    assert again.errors == [] and first.conflict_ids == []
+    assert sorted(again.conflict_ids) == ["al0", "al1", "al2"]  # which ones, not only how many
     update = bulk_write(es, index, [{"id": "al1", "status": "sent"}], op_type="update", refresh=True)
     assert update.updated == 1
     assert es.get(index=index, id="al1")["_source"] == {"id": "al1", "status": "sent", "attempts": 0}
