@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -133,6 +134,16 @@ def poll_source(
             ).result()
         else:
             feed = parse_feed(body, url=fetch.final_url, headers=fetch.headers, now=now)
+    except BrokenProcessPool:
+        # A parse worker died (this feed or another one in the pool at that moment); the pool is
+        # replaced (run.RespawningPool) and this feed is retried at its next poll.
+        log.warning("the parse worker died while %s was being parsed", source.url)
+        result.status, result.error_kind, result.error = (
+            "error",
+            "parser_crashed",
+            "the parser process died while this feed was being parsed; retried at the next poll",
+        )
+        return poll
     except (ValueError, TypeError, LookupError, AttributeError, RecursionError) as exc:
         # feedparser on hostile bytes: a per-feed error with the reason, the run goes on
         log.warning("parsing %s failed", source.url, exc_info=True)

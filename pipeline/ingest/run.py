@@ -28,8 +28,16 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -567,7 +575,39 @@ class _RefreshPause:
             log.warning("could not restore the refresh interval of %s", self.alias, exc_info=True)
 
 
-def _process_pool(processes: int | None, due: int) -> ProcessPoolExecutor | None:
+class RespawningPool(Executor):
+    """A process pool that replaces itself when a worker dies.
+
+    ``ProcessPoolExecutor`` is unusable once a worker dies (a parser crash, the OOM killer): every
+    later ``submit`` raises ``BrokenProcessPool``. Here only the tasks that were in the dead pool
+    fail (``poll_source`` reports them per feed); the next ``submit`` gets a fresh pool."""
+
+    def __init__(self, factory: Callable[[], Executor]) -> None:
+        self._factory = factory
+        self._pool = factory()
+        self._lock = threading.Lock()
+        self.respawns = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._lock:
+            pool = self._pool
+        try:
+            return pool.submit(fn, *args, **kwargs)
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self._pool = self._factory()
+                    self.respawns += 1
+                pool = self._pool
+            return pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def _process_pool(processes: int | None, due: int) -> RespawningPool | None:
     import multiprocessing
     import os
 
@@ -579,7 +619,7 @@ def _process_pool(processes: int | None, due: int) -> ProcessPoolExecutor | None
     # forkserver, not fork: this process already runs threads, and forking those is unsafe
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["pipeline.ingest.preload"])
-    return ProcessPoolExecutor(processes, mp_context=ctx)
+    return RespawningPool(lambda: ProcessPoolExecutor(processes, mp_context=ctx))
 
 
 @contextmanager

@@ -1,0 +1,54 @@
+"""A parse worker that dies fails only the feeds it had, never the run: real worker processes
+(forkserver, as in production) and a real loopback feed."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+
+from pipeline.ingest.fetch import Fetcher
+from pipeline.ingest.poll import poll_source
+from pipeline.ingest.run import RespawningPool
+from pipeline.ingest.state import FeedState
+from tests.ingest_support import NOW, rss, sample_items, source
+
+
+def _pool() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+
+
+def _die() -> None:
+    os._exit(3)  # what the OOM killer or a crashing C extension does to a worker
+
+
+def test_a_dead_worker_fails_its_task_and_the_next_task_gets_a_fresh_pool():
+    with RespawningPool(_pool) as pool:
+        with pytest.raises(BrokenProcessPool):
+            pool.submit(_die).result(timeout=60)
+        assert pool.submit(pow, 2, 5).result(timeout=60) == 32
+        assert pool.respawns == 1
+        assert pool.submit(pow, 3, 3).result(timeout=60) == 27 and pool.respawns == 1
+
+
+def test_a_feed_caught_in_a_dead_pool_is_a_per_feed_error(base_settings, http_server):
+    broken = _pool()
+    with pytest.raises(BrokenProcessPool):
+        broken.submit(_die).result(timeout=60)
+    src = source("crash", http_server.route("/crash.xml", rss(sample_items("crash"))))
+    with Fetcher(user_agent="newswatch-test") as fetcher:
+        poll = poll_source(fetcher, src, FeedState(source_id=src.id), settings=base_settings,
+                           now=NOW, processes=broken)
+        assert (poll.result.status, poll.result.error_kind) == ("error", "parser_crashed")
+        assert "retried at the next poll" in poll.result.error
+        # the same feed through a respawning pool that was broken the same way parses fine
+        with RespawningPool(_pool) as pool:
+            with pytest.raises(BrokenProcessPool):
+                pool.submit(_die).result(timeout=60)
+            again = poll_source(fetcher, src, FeedState(source_id=src.id), settings=base_settings,
+                                now=NOW, processes=pool)
+        assert again.result.status == "ok" and again.result.entries == 3
+    broken.shutdown(wait=False)
