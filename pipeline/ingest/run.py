@@ -205,7 +205,9 @@ class _Run:
                 for stub in rejected:
                     if stub["id"] not in still:
                         errors.discard(stub["id"])
-                        owner[stub["id"]].poll.result.article_errors[-1]["kept_as"] = "rejected"
+                        for entry in owner[stub["id"]].poll.result.article_errors:
+                            if entry["id"] == stub["id"]:
+                                entry["kept_as"] = "rejected"
             if report.conflict_ids:
                 # Someone else (a concurrent run, or a run that crashed after its bulk) created these
                 # ids first: theirs is kept and ours becomes an outlet merge (one read-modify-write

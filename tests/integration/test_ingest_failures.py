@@ -147,3 +147,19 @@ def test_an_article_elasticsearch_refuses_is_kept_as_rejected_and_the_feed_moves
     second = run(settings, es, [src], now=NOW + timedelta(minutes=10)).feeds[0]
     assert second.status == "not_modified" and http_server.hits[-1].headers["if-none-match"] == '"v1"'
     assert len(articles(es, settings)) == 3
+
+
+def test_every_refused_article_of_a_feed_is_marked_as_kept(settings, es, http_server):
+    """Two refusals in one feed: each error entry says its own article was kept as rejected."""
+    from dataclasses import replace
+
+    from pipeline.es.schema import ARTICLES, ensure_indices
+
+    wrong = replace(ARTICLES, properties={**ARTICLES.properties, "authors": {"type": "long"}})
+    ensure_indices(es, settings, kinds=["articles"], specs={"articles": wrong})
+    named = [dict(item, author="Sample Author") for item in ITEMS[1:]]
+    src = source("two", http_server.route("/two.xml", _etag_feed(rss([ITEMS[0], *named]))))
+    result = run(settings, es, [src]).feeds[0]
+    assert result.status == "ok" and result.new_articles == 1
+    assert sorted((e["id"], e.get("kept_as")) for e in result.article_errors) == sorted(
+        (article_id(canonicalize_url(n["link"])), "rejected") for n in named)
