@@ -44,14 +44,17 @@ class BulkReport:
     created: int = 0
     updated: int = 0
     noop: int = 0
-    conflicts: int = 0
     retries: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     conflict_ids: list[str] = field(default_factory=list)  # op_type=create: ids that existed already
 
+    @property
+    def conflicts(self) -> int:
+        return len(self.conflict_ids)
+
     def absorb(self, other: BulkReport) -> None:
         """Add the counts and errors of another report (one chunk's) to this one."""
-        for name in ("ok", "created", "updated", "noop", "conflicts", "retries"):
+        for name in ("ok", "created", "updated", "noop", "retries"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(other.errors)
         self.conflict_ids.extend(other.conflict_ids)
@@ -256,7 +259,6 @@ def _send_chunk(es: Any, index: str, chunk: list[_Pending], op_type: str, max_re
                 elif result == "noop":
                     report.noop += 1
             elif status == 409 and op_type == "create":
-                report.conflicts += 1
                 report.conflict_ids.append(pending.doc_id)
             elif status in RETRY_STATUSES or _is_write_block(info):
                 retry.append(pending)
