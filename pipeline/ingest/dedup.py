@@ -18,6 +18,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 SHINGLE_WORDS = 3
@@ -141,69 +142,171 @@ def minhash_bands(shingle_set: Any) -> list[str]:
     """LSH band keys ("<band>:<hash>") of the MinHash signature of a shingle array."""
     import numpy as np
 
-    a, b = _perms()
     x = np.asarray(shingle_set, dtype=np.uint64)
+    return _band_keys(_signatures(x, np.zeros(1, dtype=np.intp))[:, 0])
+
+
+def _signatures(x: Any, starts: Any) -> Any:
+    """MinHash signatures (BANDS*ROWS rows, one column per segment) of the shingle hashes ``x``
+    cut into segments at ``starts``. Shingles need not be unique or sorted: a minimum over a
+    multiset is the minimum over its set."""
+    import numpy as np
+
+    a, b = _perms()
     # min((a*x + b) >> 32) == min(a*x + b) >> 32: the shift is monotone, so it is done on the 64
-    # minima instead of on every product (wrapping uint64 arithmetic, in place)
-    products = np.multiply.outer(x, a)
-    products += b
-    sig = products.min(axis=0) >> np.uint64(32)
-    data = sig.astype("<u8").tobytes()
+    # minima instead of on every product (wrapping uint64 arithmetic, in place). One row per hash
+    # function keeps each minimum a contiguous reduction.
+    products = np.multiply.outer(a, x)
+    products += b[:, None]
+    return np.minimum.reduceat(products, starts, axis=1) >> np.uint64(32)
+
+
+def _band_keys(signature: Any) -> list[str]:
+    data = signature.astype("<u8").tobytes()
     size = ROWS * 8
-    return [
-        f"{i}:{hashlib.blake2b(data[i * size : (i + 1) * size], digest_size=6).hexdigest()}"
-        for i in range(BANDS)
-    ]
+    blake = hashlib.blake2b
+    return [f"{i}:{blake(data[i * size : (i + 1) * size], digest_size=6).hexdigest()}" for i in range(BANDS)]
 
 
-@dataclass(frozen=True)
 class Fingerprint:
-    bands: list[str]
-    shingles: Any  # sorted unique uint64 array
+    """MinHash band keys of a text, and its shingles (computed when first asked for: most texts
+    are never compared with another, so a parse worker sends only the bands and the text)."""
+
+    __slots__ = ("_shingles", "bands", "source")
+
+    def __init__(self, bands: list[str], source: str, shingle_set: Any = None) -> None:
+        self.bands = bands
+        self.source = source  # the text, or its first MAX_WORDS words joined by spaces
+        self._shingles = shingle_set
+
+    @property
+    def shingles(self) -> Any:
+        """Sorted unique uint64 shingle hashes of the text's first MAX_WORDS words."""
+        if self._shingles is None:
+            self._shingles = shingles(self.source)
+        return self._shingles
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Fingerprint, (self.bands, self.source))  # shingles are recomputed where needed
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Fingerprint) and (self.bands, self.source) == (other.bands, other.source)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.bands))
+
+    def __repr__(self) -> str:
+        return f"Fingerprint(bands={self.bands[:2]}..., {len(self.source)} chars)"
 
 
 def fingerprint(text: str) -> Fingerprint | None:
     """MinHash band keys and shingles of a text; None for texts too short to compare."""
-    w = words(text)
-    if len(w) < MIN_WORDS:
-        return None
-    sh = _shingles_of(w, SHINGLE_WORDS)
-    return Fingerprint(minhash_bands(sh), sh)
+    return fingerprints([text])[0]
+
+
+FINGERPRINT_CHUNK = 100_000  # shingles per vectorised pass: 64 x 8 bytes each, ~51 MB at most
+
+
+def fingerprints(texts: list[str]) -> list[Fingerprint | None]:
+    """``fingerprint`` of many texts (a feed's entries) in a few vectorised passes: the numpy
+    calls cost the same for one text as for fifty, and per text they were most of the cost.
+    The band keys are the same as one text at a time (a test compares them)."""
+    import numpy as np
+
+    out: list[Fingerprint | None] = [None] * len(texts)
+    k = SHINGLE_WORDS
+    todo: list[tuple[int, list[str]]] = []
+    for i, text in enumerate(texts):
+        w = words(text)
+        if len(w) >= MIN_WORDS:
+            todo.append((i, w))
+    at = 0
+    while at < len(todo):
+        # a chunk of texts (at least one) whose first MAX_WORDS words fit the chunk's budget
+        chunk: list[tuple[int, list[str], int]] = []
+        size = 0
+        while at < len(todo) and (not chunk or size + min(len(todo[at][1]), MAX_WORDS) <= FINGERPRINT_CHUNK):
+            i, w = todo[at]
+            at += 1
+            chunk.append((i, w[:MAX_WORDS], len(w)))
+            size += len(chunk[-1][1])
+        flat = list(chain.from_iterable(w for _, w, _ in chunk))
+        wh = _word_hashes(flat)
+        n = len(flat) - k + 1
+        acc = wh[:n].copy()
+        with np.errstate(over="ignore"):
+            for j in range(1, k):
+                acc = acc * np.uint64(0x9E3779B97F4A7C15) ^ wh[j : j + n]
+        # the windows that lie inside one text (texts have >= MIN_WORDS > k words each)
+        lengths = np.array([len(w) for _, w, _ in chunk], dtype=np.intp)
+        ends = np.cumsum(lengths)
+        valid = np.ones(len(flat), dtype=bool)
+        for j in range(1, k):
+            valid[ends - j] = False
+        x = acc[valid[:n]]
+        starts = np.concatenate(([0], np.cumsum(lengths - (k - 1))[:-1]))
+        sig = _signatures(x, starts)
+        for col, (i, w, total) in enumerate(chunk):
+            source = texts[i] if total <= MAX_WORDS else " ".join(w)
+            out[i] = Fingerprint(_band_keys(sig[:, col]), source)
+    return out
 
 
 class BandFilter:
     """A Bloom filter over band keys: "was this band ever added?" with no false negatives, a
     fixed few MiB whatever the count, and rare false positives (three bits per key).
 
-    Band keys end in a keyed hash already, so their own digits give one bit position and
-    Python's string hash (stable within a process, which is all this filter lives for) two more.
+    The three bit positions come from Python's 64-bit string hash (stable within a process, which
+    is all this filter lives for): its low 26 bits, the next 26, and the top bits of the hash
+    times an odd constant. Keys go in and are asked about a batch at a time, so the bit work is
+    done by numpy (a run asks about every band of every new article).
     """
 
     def __init__(self, bits: int = EVICTED_FILTER_BITS) -> None:
+        import numpy as np
+
         if bits <= 0 or bits & (bits - 1):
             raise ValueError("bits must be a power of two")
-        self._mask = bits - 1
-        self._bits = bytearray(bits // 8)
+        self._shift = bits.bit_length() - 1
+        self._bits = np.zeros(bits // 8, dtype=np.uint8)
         self.count = 0
 
-    def _positions(self, key: str) -> tuple[int, int, int]:
-        h = hash(key)
-        tail = key.rpartition(":")[2]
-        try:
-            own = int(tail, 16)
-        except ValueError:
-            own = h >> 40
-        return h & self._mask, (h >> 26) & self._mask, own & self._mask
+    def _positions(self, keys: list[str]) -> Any:
+        import numpy as np
+
+        h = np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys)).view(np.uint64)
+        mask = np.uint64((1 << self._shift) - 1)
+        with np.errstate(over="ignore"):
+            mixed = (h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - self._shift)
+        return np.stack((h & mask, (h >> np.uint64(26)) & mask, mixed))
+
+    def add_many(self, keys: list[str]) -> None:
+        import numpy as np
+
+        if not keys:
+            return
+        pos = self._positions(keys).ravel()
+        byte, bit = pos >> np.uint64(3), pos & np.uint64(7)
+        for b in range(8):
+            # one bit value at a time: repeated bytes in a group all set that same bit, so the
+            # buffered fancy-index assignment loses nothing (np.bitwise_or.at is 10x slower)
+            self._bits[byte[bit == b]] |= np.uint8(1 << b)
+        self.count += len(keys)
+
+    def contains_many(self, keys: list[str]) -> list[bool]:
+        import numpy as np
+
+        if not keys or not self.count:
+            return [False] * len(keys)
+        pos = self._positions(keys)
+        hit = (self._bits[pos >> np.uint64(3)] >> (pos & np.uint64(7)).astype(np.uint8)) & np.uint8(1)
+        return hit.all(axis=0).tolist()
 
     def add(self, key: str) -> None:
-        for pos in self._positions(key):
-            self._bits[pos >> 3] |= 1 << (pos & 7)
-        self.count += 1
+        self.add_many([key])
 
     def __contains__(self, key: object) -> bool:
-        if not isinstance(key, str) or not self.count:
-            return False
-        return all(self._bits[pos >> 3] & (1 << (pos & 7)) for pos in self._positions(key))
+        return isinstance(key, str) and self.contains_many([key])[0]
 
 
 @dataclass
@@ -224,12 +327,15 @@ class NearDuplicateIndex:
     _shingles: dict[str, Any] = field(default_factory=dict)
     evicted: int = 0
     _evicted_bands: BandFilter | None = None  # created on the first eviction
+    _evicted_pending: list[str] = field(default_factory=list)  # evicted, not yet in the filter
 
     def __len__(self) -> int:
         return len(self._id_bands)
 
     def add(self, article_id: str, bands: list[str], shingle_set: Any = None) -> None:
-        if shingle_set is not None and len(shingle_set):
+        """``shingle_set``: a shingle array, or the article's ``Fingerprint`` (whose shingles are
+        then computed only if the article is ever a candidate)."""
+        if isinstance(shingle_set, Fingerprint) or (shingle_set is not None and len(shingle_set)):
             self._shingles[article_id] = shingle_set
         if article_id in self._id_bands:
             return
@@ -247,8 +353,11 @@ class NearDuplicateIndex:
             old = next(iter(self._id_bands))
             if self._evicted_bands is None:
                 self._evicted_bands = BandFilter()
-            for key in self._id_bands.pop(old):
-                self._evicted_bands.add(key)
+            gone = self._id_bands.pop(old)
+            self._evicted_pending.extend(gone)  # into the filter a batch at a time
+            if len(self._evicted_pending) >= 65_536:
+                self._flush_evicted()
+            for key in gone:
                 ids = index[key]
                 if isinstance(ids, str):
                     del index[key]
@@ -265,7 +374,13 @@ class NearDuplicateIndex:
         about when every other candidate is still in memory."""
         if self._evicted_bands is None:
             return []
-        return [b for b in bands if b in self._evicted_bands]
+        self._flush_evicted()
+        return [b for b, hit in zip(bands, self._evicted_bands.contains_many(bands), strict=True) if hit]
+
+    def _flush_evicted(self) -> None:
+        if self._evicted_bands is not None and self._evicted_pending:
+            self._evicted_bands.add_many(self._evicted_pending)
+            self._evicted_pending = []
 
     def find(self, fp: Fingerprint, *, exclude: str | None = None) -> str | None:
         """The id of an earlier article this text nearly duplicates, or None."""
@@ -287,6 +402,8 @@ class NearDuplicateIndex:
             loaded = {aid: shingles(text) for aid, text in self.load_text(missing).items()}
         for aid in ordered:
             other = self._shingles.get(aid)
+            if isinstance(other, Fingerprint):
+                other = other.shingles
             if other is None:
                 other = loaded.get(aid)
             if other is None or not len(other):

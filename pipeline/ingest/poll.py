@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.errors import ConfigError
 from pipeline.ingest import articles as store
 from pipeline.ingest.canonical import article_id, canonicalize_url
-from pipeline.ingest.dedup import Fingerprint, fingerprint
+from pipeline.ingest.dedup import Fingerprint, fingerprints
 from pipeline.ingest.fetch import Fetcher, FetchResult
 from pipeline.ingest.parse import FeedEntry, ParsedFeed, parse_feed
 from pipeline.ingest.report import FeedResult
@@ -70,12 +70,22 @@ def feed_text(entry: FeedEntry) -> str:
 
 
 def analyse_text(title: str, text: str, declared: str | None) -> Analysis:
+    return analyse_texts([(title, text, declared)])[0]
+
+
+def analyse_texts(items: list[tuple[str, str, str | None]]) -> list[Analysis]:
+    """``analyse_text`` of many (title, text, declared language) at once: fingerprints are made
+    in a few vectorised passes for all of them (see ``dedup.fingerprints``)."""
     from pipeline.language import detect_language
 
-    # A few hundred characters identify a language as well as the whole text at a fraction of the
-    # cost: py3langid walks its automaton over every byte in Python.
-    lang = detect_language(f"{title}. {text[:LANGUAGE_SAMPLE]}", declared)
-    return Analysis(text, lang.code, round(lang.confidence, 4), fingerprint(text))
+    prints = fingerprints([text for _, text, _ in items])
+    out = []
+    for (title, text, declared), fp in zip(items, prints, strict=True):
+        # A few hundred characters identify a language as well as the whole text at a fraction
+        # of the cost: py3langid walks its automaton over every byte.
+        lang = detect_language(f"{title}. {text[:LANGUAGE_SAMPLE]}", declared)
+        out.append(Analysis(text, lang.code, round(lang.confidence, 4), fp))
+    return out
 
 
 def parse_and_analyse(
@@ -84,9 +94,11 @@ def parse_and_analyse(
     """``parse_feed`` plus the analysis of every entry's own text, for a worker process: the CPU
     work of a feed then runs off the main process, so several cores share it."""
     feed = parse_feed(body, url=url, headers=headers, now=now)
-    for e in feed.entries:
-        text = feed_text(e) or e.title
-        feed.analyses[e.entry_id] = analyse_text(e.title, text, e.language or declared or feed.language)
+    items = [
+        (e.title, feed_text(e) or e.title, e.language or declared or feed.language) for e in feed.entries
+    ]
+    for e, analysis in zip(feed.entries, analyse_texts(items), strict=True):
+        feed.analyses[e.entry_id] = analysis
     return feed
 
 

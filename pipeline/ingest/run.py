@@ -115,6 +115,7 @@ class _Run:
         self.known = store.KnownArticles()
         self.near = NearDuplicateIndex(load_text=lambda ids: store.load_texts(es, settings, ids))
         self.window_start = iso(now - NEAR_DUP_WINDOW)
+        self.now_iso = iso(now)
         # An index with no article at all (a first run, a backfill) has nothing to look up: every
         # article this run writes is also remembered in memory, so lookups can start after it.
         self.index_empty = store.count_articles(es, settings) == 0
@@ -450,7 +451,7 @@ class _Run:
             "tags": list(entry.tags),
             "published": iso(entry.published),
             "published_estimated": entry.published_estimated,
-            "fetched": iso(self.now),
+            "fetched": self.now_iso,
             "language": analysis.language,
             "language_confidence": analysis.confidence,
             "extraction": extraction.method,
@@ -463,7 +464,7 @@ class _Run:
         if duplicate_of:
             doc["duplicate_of"] = duplicate_of
         elif fp:
-            self.near.add(aid, fp.bands, fp.shingles)
+            self.near.add(aid, fp.bands, fp)
         return {k: v for k, v in doc.items() if v is not None}
 
     def _analysis(

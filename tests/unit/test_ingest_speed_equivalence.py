@@ -376,3 +376,35 @@ def test_guesses_from_several_threads_at_once_are_the_sequential_ones():
     with ThreadPoolExecutor(4) as pool:
         for _ in range(3):
             assert list(pool.map(detect_language, texts)) == expected
+
+
+def test_batched_fingerprints_equal_one_text_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    long_text = " ".join(f"term{i % 977} w{i}" for i in range(1_500))  # past MAX_WORDS
+    texts = corpus_texts() + generated_texts(seed=11) + ["too short", "", long_text]
+    one_by_one = [reference_fingerprint(t) for t in texts]
+    for chunk in (dedup.FINGERPRINT_CHUNK, 700):  # 700: many chunks, and texts alone in one
+        monkeypatch.setattr(dedup, "FINGERPRINT_CHUNK", chunk)
+        batch = dedup.fingerprints(texts)
+        assert len(batch) == len(texts)
+        for fp, ref in zip(batch, one_by_one, strict=True):
+            assert (fp is None) == (ref is None)
+            if fp is not None and ref is not None:
+                assert fp.bands == ref[0]
+                assert np.array_equal(fp.shingles, ref[1])
+    assert sum(fp is not None for fp in batch) >= 50
+
+
+def test_a_fingerprint_travels_without_its_shingles_and_remakes_them() -> None:
+    import pickle
+
+    long_text = " ".join(f"term{i % 977} w{i}" for i in range(1_500))
+    medium = next(t for t in generated_texts(seed=3) if len(dedup.words(t)) >= dedup.MIN_WORDS)
+    for text in (long_text, medium):
+        fp = dedup.fingerprint(text)
+        assert fp is not None
+        expected = fp.shingles.copy()
+        data = pickle.dumps(fp)
+        assert len(data) < len(text.encode()) + 2_000  # the words, not 8 bytes per shingle on top
+        back = pickle.loads(data)
+        assert back == fp and back.bands == fp.bands
+        assert np.array_equal(back.shingles, expected)
