@@ -66,7 +66,9 @@ def _vectorised_class() -> Any:
     class VectorisedIdentifier(LanguageIdentifier):
         """py3langid's identifier with the automaton walk done by numpy (see the module doc)."""
 
-        __slots__ = ("_depth", "_first", "_lock", "_nm", "_out", "_ptc32", "_ptc32_ready", "_rb")
+        __slots__ = (
+            "_depth", "_first", "_local", "_lock", "_nm", "_out", "_ptc32", "_ptc32_ready", "_rb",
+        )
 
         def enable(self, depth: int) -> None:
             self._depth = depth
@@ -80,6 +82,7 @@ def _vectorised_class() -> Any:
             self._ptc32 = np.empty(self.nb_ptc.shape, dtype=np.float32)
             self._ptc32_ready = np.zeros(len(self.nb_ptc), dtype=bool)
             self._first = np.zeros(len(self.nb_ptc), dtype=np.int64)  # scratch for visits()
+            self._local = threading.local()  # classify_many hands each text's walk to _raw_score
 
         def visits(self, data: bytes) -> tuple[Any, Any] | None:
             """(features, counts) in order of first occurrence (what py3langid's walk counts)."""
@@ -95,7 +98,10 @@ def _vectorised_class() -> Any:
                 at += b[k:]
                 state[k:] = nm[at]
             feats = self._out[state]
-            feats = feats[feats >= 0]
+            return self._counts(feats[feats >= 0])
+
+        def _counts(self, feats: Any) -> tuple[Any, Any] | None:
+            """(features, counts) in order of first occurrence, from the features in text order."""
             m = feats.size
             if not m:
                 return None
@@ -106,9 +112,48 @@ def _vectorised_class() -> Any:
             is_first = first == at
             return feats[is_first], np.bincount(first, minlength=m)[is_first]
 
-        def _raw_score(self, text: bytes) -> Any:
+        def visits_many(self, texts: list[bytes]) -> list[tuple[Any, Any] | None]:
+            """``visits`` of several texts with one walk over all their bytes: every position
+            still reads only bytes of its own text, so each result is the one ``visits`` gives."""
+            data = b"".join(texts)
+            b = np.frombuffer(data, dtype=np.uint8)
+            n = b.size
+            if not n:
+                return [None] * len(texts)
+            lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+            starts = np.cumsum(lengths) - lengths
+            offset = np.arange(n) - np.repeat(starts, lengths)  # position within its own text
+            nm, rb = self._nm, self._rb
+            state = nm[rb[0] + b]
+            for k in range(1, self._depth):
+                at = np.flatnonzero(offset >= k)  # positions with k earlier bytes of their text
+                if not at.size:
+                    break
+                state[at] = nm[rb[state[at - 1]] + b[at]]
+            feats = self._out[state]
+            found: list[tuple[Any, Any] | None] = []
             with self._lock:
-                found = self.visits(text)
+                for start, length in zip(starts.tolist(), lengths.tolist(), strict=True):
+                    f = feats[start : start + length]
+                    found.append(self._counts(f[f >= 0]))
+            return found
+
+        def classify_many(self, texts: list[str]) -> list[tuple[str, float]]:
+            """``classify`` of several texts, their automaton walks done together."""
+            found = self.visits_many([self._encode(t) for t in texts])
+            out = []
+            for text, f in zip(texts, found, strict=True):
+                self._local.found = (f,)
+                try:
+                    out.append(self.classify(text))
+                finally:
+                    self._local.found = None
+            return out
+
+        def _raw_score(self, text: bytes) -> Any:
+            handed = getattr(self._local, "found", None)
+            with self._lock:
+                found = handed[0] if handed is not None else self.visits(text)
                 if found is None:
                     return super()._raw_score(b"")  # py3langid's answer for a text without features
                 feats, counts = found
@@ -156,16 +201,31 @@ def _model_depth(states: int) -> int | None:
         return None
 
 
+def detect_languages(items: list[tuple[str, str | None]]) -> list[LanguageGuess]:
+    """``detect_language`` of many (text, declared) pairs: the same guesses, with the automaton
+    walked over all the texts at once when the vectorised identifier is in use."""
+    samples = [_WS.sub(" ", text or "").strip()[:5000] for text, _ in items]
+    ident = _identifier()
+    todo = [s for s in samples if len(s) >= MIN_CHARS]
+    many = getattr(ident, "classify_many", None)
+    guesses = iter(many(todo) if many is not None else [ident.classify(s) for s in todo])
+    out = []
+    for (_, declared), sample in zip(items, samples, strict=True):
+        declared_code = (declared or "").split("-")[0].split("_")[0].lower() or None
+        if len(sample) < MIN_CHARS:
+            out.append(LanguageGuess(declared_code or "und", 0.0, declared_code))
+            continue
+        code, prob = next(guesses)
+        if prob < 0.5 and declared_code:
+            out.append(LanguageGuess(declared_code, float(prob), declared_code))
+        else:
+            out.append(LanguageGuess(str(code), float(prob), declared_code))
+    return out
+
+
 def detect_language(text: str, declared: str | None = None) -> LanguageGuess:
     """Guess the language of ``text``; the declared language (feed, page) breaks weak guesses.
 
     Short or empty text returns the declared language, or ``und``: never a silent "en".
     """
-    sample = _WS.sub(" ", text or "").strip()[:5000]
-    declared_code = (declared or "").split("-")[0].split("_")[0].lower() or None
-    if len(sample) < MIN_CHARS:
-        return LanguageGuess(declared_code or "und", 0.0, declared_code)
-    code, prob = _identifier().classify(sample)
-    if prob < 0.5 and declared_code:
-        return LanguageGuess(declared_code, float(prob), declared_code)
-    return LanguageGuess(str(code), float(prob), declared_code)
+    return detect_languages([(text, declared)])[0]

@@ -76,16 +76,16 @@ def analyse_text(title: str, text: str, declared: str | None) -> Analysis:
 def analyse_texts(items: list[tuple[str, str, str | None]]) -> list[Analysis]:
     """``analyse_text`` of many (title, text, declared language) at once: fingerprints are made
     in a few vectorised passes for all of them (see ``dedup.fingerprints``)."""
-    from pipeline.language import detect_language
+    from pipeline.language import detect_languages
 
     prints = fingerprints([text for _, text, _ in items])
-    out = []
-    for (title, text, declared), fp in zip(items, prints, strict=True):
-        # A few hundred characters identify a language as well as the whole text at a fraction
-        # of the cost: py3langid walks its automaton over every byte.
-        lang = detect_language(f"{title}. {text[:LANGUAGE_SAMPLE]}", declared)
-        out.append(Analysis(text, lang.code, round(lang.confidence, 4), fp))
-    return out
+    # A few hundred characters identify a language as well as the whole text at a fraction of
+    # the cost: the identifier walks its automaton over every byte.
+    langs = detect_languages([(f"{title}. {text[:LANGUAGE_SAMPLE]}", lang) for title, text, lang in items])
+    return [
+        Analysis(text, lang.code, round(lang.confidence, 4), fp)
+        for (_, text, _), lang, fp in zip(items, langs, prints, strict=True)
+    ]
 
 
 def parse_and_analyse(
