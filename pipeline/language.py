@@ -12,12 +12,20 @@ byte-by-byte walk is used.
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import re
+import shutil
+import tempfile
 import threading
+from array import array
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
 _WS = re.compile(r"\s+")
 MIN_CHARS = 20
 MAX_AUTOMATON_DEPTH = 8  # deeper automata (other models) take the byte-by-byte walk
@@ -175,7 +183,7 @@ def _identifier():  # noqa: ANN202 - third-party type
 
     try:
         cls = _vectorised_class()
-        ident = cls.from_model_file(MODEL_FILE, norm_probs=True)
+        ident = _from_unpacked(cls) or cls.from_model_file(MODEL_FILE, norm_probs=True)
         depth = _model_depth(len(ident.tk_output))
         if depth is None:
             depth = automaton_depth(ident.tk_nextmove, ident._rowbase, len(ident.tk_output))  # noqa: SLF001
@@ -185,6 +193,81 @@ def _identifier():  # noqa: ANN202 - third-party type
     except (AttributeError, TypeError, ValueError):  # a py3langid whose internals moved: the plain walk
         pass
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+# The bundled model is an LZMA-compressed npz: unpacking it costs about 0.5 CPU-s in every process
+# that guesses a language (each parse-worker pool, each Airflow task). Its arrays are kept
+# uncompressed in the cache directory and memory-mapped instead (about 20 ms, and the pages are
+# shared by every process on the machine). Keyed by py3langid's version and the model file's size
+# and mtime, so an upgrade unpacks again.
+_UNPACKED = ("ptc", "pc", "nextmove", "row", "out")
+
+
+def unpacked_model_dir() -> Path | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+
+    from pipeline.settings import REPO_ROOT
+
+    try:
+        stat = (MODEL_DIR / MODEL_FILE).stat()
+        key = f"py3langid-{version('py3langid')}-{stat.st_size}-{int(stat.st_mtime)}"
+    except (OSError, PackageNotFoundError):
+        return None
+    cache = Path(os.environ.get("NEWSWATCH_CACHE_DIR") or REPO_ROOT / ".cache")
+    return cache / "models" / key
+
+
+def _from_unpacked(cls: Any) -> Any:
+    """The identifier from the unpacked arrays (unpacking them first if needed), or None when the
+    cache directory cannot be used (the caller then reads the compressed model)."""
+    import numpy as np
+
+    directory = unpacked_model_dir()
+    if directory is None:
+        return None
+    try:
+        if not (directory / "classes.json").exists():
+            _unpack(directory)
+        arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r") for name in _UNPACKED}
+        classes = json.loads((directory / "classes.json").read_text())
+    except (OSError, ValueError) as exc:
+        log.debug("language model cache unusable (%s): reading the packed model", exc)
+        return None
+    row = array("H" if arrays["row"].dtype.itemsize == 2 else "I", arrays["row"].tobytes())
+    return cls(
+        arrays["ptc"], np.asarray(arrays["pc"]), classes, arrays["nextmove"], arrays["out"].tolist(),
+        norm_probs=True, tk_row=row,
+    )
+
+
+def _unpack(directory: Path) -> None:
+    import numpy as np
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+    from py3langid.modelio import load_model
+
+    ptc, pc, classes, nextmove, row, out = load_model(MODEL_DIR / MODEL_FILE)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        tmp.chmod(0o755)  # readable by every user of the machine, like the files in it
+        for name, value in (
+            ("ptc", np.asarray(ptc)),
+            ("pc", np.asarray(pc)),
+            ("nextmove", np.frombuffer(nextmove, dtype=f"u{nextmove.itemsize}")),
+            ("row", np.frombuffer(row, dtype=f"u{row.itemsize}")),
+            ("out", np.asarray(out, dtype=np.int32)),
+        ):
+            np.save(tmp / f"{name}.npy", value)
+        (tmp / "classes.json").write_text(json.dumps(list(classes)))  # written last: marks it complete
+        try:
+            tmp.rename(directory)  # atomic; another process may have won the race, which is fine
+        except OSError:
+            if not (directory / "classes.json").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # Depth of the automaton of py3langid 0.4.0's bundled model (checked by a unit test against

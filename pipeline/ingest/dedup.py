@@ -30,6 +30,7 @@ MIN_CONTAINMENT = 0.85  # a trimmed copy: most of the shorter text appears in th
 EVICTED_FILTER_BITS = 1 << 26  # 8 MiB: ~1e-4 false positives per band with a million bands in it
 _WORD = re.compile(r"\w+", re.UNICODE)
 _WORD_CACHE: dict[str, int] = {}
+_WORD_CACHE_MAX = 500_000  # words whose hash a process keeps (~60 MB at most)
 
 
 # Characters that end a word for ``\w+`` (every ASCII one that is not a letter, digit or "_",
@@ -54,15 +55,16 @@ def _word_hashes(w: list[str]) -> Any:
     import numpy as np
 
     cache = _WORD_CACHE
-    get = cache.get
-    hashes = list(map(get, w))  # one C-level pass when every word is cached (the usual case)
+    hashes = list(map(cache.get, w))  # one C-level pass when every word is cached (the usual case)
     if None in hashes:
-        for i, word in enumerate(w):
-            if hashes[i] is None:
-                h = _h64(word)
-                if len(cache) < 500_000:
-                    cache[word] = h
-                hashes[i] = h
+        # hash each new word once (set operations, not a Python loop over every word)
+        new = {word: _h64(word) for word in set(w).difference(cache)}
+        if len(cache) + len(new) <= _WORD_CACHE_MAX:
+            cache.update(new)
+            hashes = list(map(cache.get, w))
+        else:
+            new.update((word, h) for word, h in zip(w, hashes, strict=True) if h is not None)
+            hashes = list(map(new.__getitem__, w))
     return np.array(hashes, dtype=np.uint64)
 
 

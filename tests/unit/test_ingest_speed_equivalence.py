@@ -408,3 +408,26 @@ def test_a_fingerprint_travels_without_its_shingles_and_remakes_them() -> None:
         back = pickle.loads(data)
         assert back == fp and back.bands == fp.bands
         assert np.array_equal(back.shingles, expected)
+
+
+def test_the_unpacked_language_model_guesses_like_the_packed_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import language
+
+    monkeypatch.setenv("NEWSWATCH_CACHE_DIR", str(tmp_path))
+    cls = language._vectorised_class()
+    first = language._from_unpacked(cls)  # unpacks into tmp_path
+    directory = language.unpacked_model_dir()
+    assert first is not None and directory is not None and directory.is_relative_to(tmp_path)
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "classes.json", "nextmove.npy", "out.npy", "pc.npy", "ptc.npy", "row.npy",
+    ]
+    again = language._from_unpacked(cls)  # memory-mapped from the cache
+    plain = plain_identifier()
+    for ident in (first, again):
+        ident.enable(language._model_depth(len(ident.tk_output)) or 6)
+        for text in corpus_texts()[:150] + generated_texts(seed=17)[:150]:
+            assert ident.classify(text) == plain.classify(text)
+    (directory / "classes.json").write_text("not json")
+    assert language._from_unpacked(cls) is None  # a damaged cache: the packed model is read instead
