@@ -298,6 +298,7 @@ def _may_wrap(host: str) -> bool:
 
 
 _MULTI_SLASH = re.compile(r"/{2,}")
+_PLAIN_PAIR = re.compile(r"[A-Za-z0-9_.~-]+=[A-Za-z0-9_.~-]*\Z")
 
 
 @lru_cache(maxsize=16_384)
@@ -330,10 +331,14 @@ def _canonical(url: str) -> str:
         path = _normalise_escapes(path)
     query = ""
     if parts.query:
-        query = urlencode(
-            [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking_param(k)],
-            doseq=True,
-        )
+        pairs = parts.query.split("&")
+        if all(map(_PLAIN_PAIR.match, pairs)):
+            # Only unreserved characters and one "=" per pair: decoding and re-encoding would give
+            # back the same text, so the pairs are kept as they are (most feed links are like this).
+            query = "&".join(p for p in pairs if not is_tracking_param(p.partition("=")[0]))
+        else:
+            kept = parse_qsl(parts.query, keep_blank_values=True)
+            query = urlencode([(k, v) for k, v in kept if not is_tracking_param(k)], doseq=True)
     return urlunsplit((scheme, netloc, path, query, ""))
 
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any
 
 SHINGLE_WORDS = 3
@@ -325,11 +325,12 @@ class NearDuplicateIndex:
     # share it: most keys belong to one article, and a list per key made the index a few hundred
     # thousand small containers for the garbage collector to walk again and again
     _bands: dict[str, str | list[str]] = field(default_factory=dict)
-    _id_bands: dict[str, list[str]] = field(default_factory=dict)  # insertion order = age
+    _id_bands: dict[str, list[str]] = field(default_factory=dict)  # article id -> its band keys
     _shingles: dict[str, Any] = field(default_factory=dict)
     evicted: int = 0
     _evicted_bands: BandFilter | None = None  # created on the first eviction
     _evicted_pending: list[str] = field(default_factory=list)  # evicted, not yet in the filter
+    _age: deque[str] = field(default_factory=deque)  # ids in _id_bands, oldest first
 
     def __len__(self) -> int:
         return len(self._id_bands)
@@ -342,31 +343,38 @@ class NearDuplicateIndex:
         if article_id in self._id_bands:
             return
         self._id_bands[article_id] = bands
+        self._age.append(article_id)
         index = self._bands
-        for key in bands:
-            ids = index.get(key)
-            if ids is None:
-                index[key] = article_id
-            elif isinstance(ids, str):
-                index[key] = [ids, article_id]
-            else:
-                ids.append(article_id)
+        if index.keys().isdisjoint(bands):  # the usual case: no other article has these bands
+            index.update(zip(bands, repeat(article_id)))
+        else:
+            for key in bands:
+                ids = index.get(key)
+                if ids is None:
+                    index[key] = article_id
+                elif isinstance(ids, str):
+                    index[key] = [ids, article_id]
+                else:
+                    ids.append(article_id)
         while len(self._id_bands) > self.keep:
-            old = next(iter(self._id_bands))
+            old = self._age.popleft()  # (a deque: finding a dict's oldest key slows as it drains)
             if self._evicted_bands is None:
                 self._evicted_bands = BandFilter()
             gone = self._id_bands.pop(old)
             self._evicted_pending.extend(gone)  # into the filter a batch at a time
             if len(self._evicted_pending) >= 65_536:
                 self._flush_evicted()
-            for key in gone:
-                ids = index[key]
-                if isinstance(ids, str):
-                    del index[key]
-                else:
-                    ids.remove(old)
-                    if len(ids) == 1:
-                        index[key] = ids[0]
+            held = list(map(index.get, gone))
+            if held.count(old) == len(held):  # its bands were its own: drop them in one pass
+                deque(map(index.pop, gone), maxlen=0)
+            else:
+                for key, ids in zip(gone, held, strict=True):
+                    if isinstance(ids, str):
+                        del index[key]
+                    else:
+                        ids.remove(old)
+                        if len(ids) == 1:
+                            index[key] = ids[0]
             self._shingles.pop(old, None)
             self.evicted += 1
 
@@ -386,12 +394,11 @@ class NearDuplicateIndex:
 
     def find(self, fp: Fingerprint, *, exclude: str | None = None) -> str | None:
         """The id of an earlier article this text nearly duplicates, or None."""
+        held = [ids for ids in map(self._bands.get, fp.bands) if ids is not None]
+        if not held:
+            return None  # the usual case: no band in common with any article in memory
         votes: dict[str, int] = defaultdict(int)
-        index = self._bands
-        for key in fp.bands:
-            ids = index.get(key)
-            if ids is None:
-                continue
+        for ids in held:
             for aid in (ids,) if isinstance(ids, str) else ids:
                 if aid != exclude:
                     votes[aid] += 1

@@ -155,11 +155,49 @@ def _absolute(link: str | None, base: str) -> str | None:
     return absolute if urlsplit(absolute).scheme in ("http", "https") else None
 
 
+_ATOMIC = (str, int, float, bool, type(None))
+_SPEEDUPS: list[bool] = []
+
+
+def _install_feedparser_speedups() -> None:
+    """feedparser deep-copies the parameters of every text element it closes (a small dict of
+    strings, two or three times per entry), through ``copy.deepcopy``'s generic machinery: about
+    a tenth of its parse time. A plain copy of such a dict is the same value, so feedparser's
+    ``mixin`` module is given a ``copy`` whose ``deepcopy`` makes one, and hands anything else to
+    the real ``copy.deepcopy``. Skipped if feedparser's layout is not the expected one; a test
+    parses the corpus feeds with and without it and compares every field."""
+    if _SPEEDUPS:
+        return
+    _SPEEDUPS.append(True)
+    import copy
+
+    try:
+        from feedparser import mixin
+        from feedparser.util import FeedParserDict
+    except ImportError:
+        return
+    if getattr(mixin, "copy", None) is not copy:
+        return
+
+    class _Copy:
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            if type(value) is FeedParserDict and all(type(v) in _ATOMIC for v in value.values()):
+                return FeedParserDict(value)
+            return copy.deepcopy(value, memo)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy, name)
+
+    mixin.copy = _Copy()
+
+
 def parse_feed(body: bytes, *, url: str, headers: dict[str, str] | None = None, now: datetime) -> ParsedFeed:
     """Parse fetched bytes. ``url`` is the final URL after redirects (base for relative links);
     ``now`` is the first-seen time used for entries without any date."""
     import feedparser
 
+    _install_feedparser_speedups()
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
     warnings = []
     if _LEADING_WS.match(body):

@@ -10,6 +10,7 @@ in the index carry them, so they must never move.
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 import re
 from datetime import UTC, datetime
@@ -343,6 +344,13 @@ URLS = [
     "  https://example.com/trim  ",
     "https://[::1]:8443/v6",
     "https://user:pw@Example.com/x",
+    "https://example.com/p?a=b=c&utm_source=x",
+    "https://example.com/p?a=1&&b=2",
+    "https://example.com/p?a.b-c_d~=x.y~&gclid=1",
+    "https://example.com/p?=x&k=v",
+    "https://example.com/p?q=a;b&UTM_Campaign=z",
+    "https://example.com/p?k=",
+    "https://example.com/p?k=v&",
 ]
 
 
@@ -431,3 +439,49 @@ def test_the_unpacked_language_model_guesses_like_the_packed_one(
             assert ident.classify(text) == plain.classify(text)
     (directory / "classes.json").write_text("not json")
     assert language._from_unpacked(cls) is None  # a damaged cache: the packed model is read instead
+
+
+# -- feedparser with the copy speed-up -----------------------------------------------------------------
+
+
+def test_feedparser_with_the_copy_speedup_gives_every_field_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import copy
+
+    import feedparser
+    from feedparser import mixin
+
+    from pipeline.ingest import parse as parse_module
+
+    if not CORPUS.is_dir():
+        pytest.skip(f"corpus feeds not found at {CORPUS}")
+    bodies = [p.read_bytes() for p in sorted(CORPUS.iterdir()) if p.is_file()]
+    bodies.append(
+        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en"><title type="html">'
+        b"A &amp; B</title><entry><title type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'>X <b>y</b>"
+        b"</div></title><content type='text/plain' mode='escaped'>plain</content><summary type='html'>"
+        b"&lt;p&gt;s&lt;/p&gt;</summary><source><title>Src</title></source></entry></feed>"
+    )
+
+    def parse_all() -> list[Any]:
+        headers = {"content-type": "application/xml"}
+        return [feedparser.parse(io.BytesIO(b), response_headers=headers) for b in bodies]
+
+    monkeypatch.setattr(mixin, "copy", copy)
+    stock = parse_all()
+    monkeypatch.setattr(parse_module, "_SPEEDUPS", [])
+    parse_module._install_feedparser_speedups()
+    assert mixin.copy is not copy  # the speed-up is in place for this feedparser
+    fast = parse_all()
+    details = 0
+    for a, b in zip(stock, fast, strict=True):
+        assert a.get("bozo") == b.get("bozo") and a.get("version") == b.get("version")
+        assert a["feed"] == b["feed"]
+        assert a["entries"] == b["entries"]
+        for e in b["entries"]:
+            for key in ("title_detail", "summary_detail"):
+                if key in e:
+                    assert type(e[key]).__name__ == "FeedParserDict" and "value" in e[key]
+                    details += 1
+    assert details >= 100  # the copied parameters were really exercised
