@@ -33,8 +33,8 @@ def feed(server, name: str, texts: list[str]) -> str:
     return server.route(f"/{name}.xml", rss(items))
 
 
-def refresh_interval(es, settings) -> str | None:
-    found = es.indices.get_settings(index=settings.index("articles"), name="index.refresh_interval")
+def refresh_interval(es, settings, kind: str = "articles") -> str | None:
+    found = es.indices.get_settings(index=settings.index(kind), name="index.refresh_interval")
     return next(iter(found.values()))["settings"]["index"].get("refresh_interval")
 
 
@@ -48,11 +48,12 @@ def test_a_big_run_pauses_the_refresh_and_restores_it(settings, es, http_server,
     monkeypatch.setattr(run_module, "BATCH_FEEDS", 1)  # several batches, so several writes
     sources = [source(f"s{i}", feed(http_server, f"s{i}", [sample_text(i)])) for i in range(4)]
     seen: list[str | None] = []
+    kinds = ("articles", "feeds")
     report = run(settings, es, sources, workers=1,
-                 progress=lambda *_: seen.append(refresh_interval(es, settings)))
+                 progress=lambda *_: seen.extend(refresh_interval(es, settings, k) for k in kinds))
     assert report.new_articles == 4 and report.sources_ok == 4
-    assert seen and set(seen) == {run_module.BULK_LOAD_REFRESH}
-    assert refresh_interval(es, settings) == "1s"
+    assert seen and set(seen) == {run_module.BULK_LOAD_REFRESH}  # both indices paused
+    assert refresh_interval(es, settings) == "1s" and refresh_interval(es, settings, "feeds") == "1s"
     assert len(articles(es, settings)) == 4  # the run's final refresh made them searchable
     assert report.timings["batches"] >= 2 and 1 <= report.timings["write_groups"] <= report.timings["batches"]
 
@@ -66,11 +67,12 @@ def test_a_pause_left_by_a_killed_run_is_replaced_by_the_template_value(
     settings, es, http_server, monkeypatch
 ):
     run(settings, es, [source("first", feed(http_server, "first", [sample_text(1)]))])
-    es.indices.put_settings(index=settings.index("articles"),
+    es.indices.put_settings(index=f"{settings.index('articles')},{settings.index('feeds')}",
                             settings={"index": {"refresh_interval": run_module.BULK_LOAD_REFRESH}})
     monkeypatch.setattr(run_module, "BULK_LOAD_MIN_FEEDS", 1)
     report = run(settings, es, [source("second", feed(http_server, "second", [sample_text(2)]))])
     assert report.new_articles == 1 and refresh_interval(es, settings) == "1s"
+    assert refresh_interval(es, settings, "feeds") == "1s"
 
 
 def test_a_failed_write_restores_the_refresh_and_holds_the_states_back(
@@ -92,7 +94,7 @@ def test_a_failed_write_restores_the_refresh_and_holds_the_states_back(
     sources = [source(f"f{i}", feed(http_server, f"f{i}", [sample_text(10 + i)])) for i in range(3)]
     with pytest.raises(ServiceUnavailable):
         run(settings, es, sources, workers=1)
-    assert refresh_interval(es, settings) == "1s"
+    assert refresh_interval(es, settings) == "1s" and refresh_interval(es, settings, "feeds") == "1s"
     es.indices.refresh(index=f"{settings.index('articles')},{settings.index('feeds')}")
     written = calls[0]
     assert feed_state(es, settings, written)["last_status"] == "ok"
