@@ -189,7 +189,8 @@ class Fingerprint:
         return self._shingles
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Fingerprint, (self.bands, self.source))  # shingles are recomputed where needed
+        # one string for the bands (cheaper to pickle than sixteen); shingles are remade if needed
+        return (_unpickle_fingerprint, (" ".join(self.bands), self.source))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Fingerprint) and (self.bands, self.source) == (other.bands, other.source)
@@ -199,6 +200,10 @@ class Fingerprint:
 
     def __repr__(self) -> str:
         return f"Fingerprint(bands={self.bands[:2]}..., {len(self.source)} chars)"
+
+
+def _unpickle_fingerprint(bands: str, source: str) -> Fingerprint:
+    return Fingerprint(bands.split(" "), source)
 
 
 def fingerprint(text: str) -> Fingerprint | None:
