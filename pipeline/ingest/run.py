@@ -636,7 +636,18 @@ def _process_pool(processes: int | None, due: int) -> RespawningPool | None:
     # forkserver, not fork: this process already runs threads, and forking those is unsafe
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["pipeline.ingest.preload"])
-    return RespawningPool(lambda: ProcessPoolExecutor(processes, mp_context=ctx))
+    pool = RespawningPool(lambda: ProcessPoolExecutor(processes, mp_context=ctx))
+    # Start the forkserver (its preload takes a few hundred ms) and fork the workers now, from a
+    # thread of their own, while this thread prepares the indices and the first feeds download.
+    def warm_up() -> None:
+        try:
+            for _ in range(processes):
+                pool.submit(os.getpid)
+        except RuntimeError:  # the run ended (and shut the pool down) first
+            pass
+
+    threading.Thread(target=warm_up, name="pool-warmup", daemon=True).start()
+    return pool
 
 
 @contextmanager
