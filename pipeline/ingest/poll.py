@@ -141,19 +141,23 @@ def poll_source(
         return poll
     try:
         if processes is not None:
-            feed = processes.submit(
-                parse_and_analyse, body, fetch.final_url, fetch.headers, now, source.language
-            ).result()
+            args = (parse_and_analyse, body, fetch.final_url, fetch.headers, now, source.language)
+            try:
+                feed = processes.submit(*args).result()
+            except BrokenProcessPool:
+                # A parse worker died: this feed's or another one's doing. Once more, in the pool
+                # that replaced it (run.RespawningPool): a feed that was only caught in someone
+                # else's crash parses now, and one that kills its parser fails a second time.
+                log.warning("the parse worker died while %s was queued or parsed; trying again", source.url)
+                feed = processes.submit(*args).result()
         else:
             feed = parse_feed(body, url=fetch.final_url, headers=fetch.headers, now=now)
     except BrokenProcessPool:
-        # A parse worker died (this feed or another one in the pool at that moment); the pool is
-        # replaced (run.RespawningPool) and this feed is retried at its next poll.
-        log.warning("the parse worker died while %s was being parsed", source.url)
+        log.warning("the parse worker died twice while %s was queued or parsed", source.url)
         result.status, result.error_kind, result.error = (
             "error",
             "parser_crashed",
-            "the parser process died while this feed was being parsed; retried at the next poll",
+            "the parser process died twice while this feed was being parsed; retried at the next poll",
         )
         return poll
     except (ValueError, TypeError, LookupError, AttributeError, RecursionError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -23,6 +24,23 @@ def _pool() -> ProcessPoolExecutor:
 
 def _die() -> None:
     os._exit(3)  # what the OOM killer or a crashing C extension does to a worker
+
+
+def _die_soon() -> None:
+    time.sleep(1.0)  # long enough for the feed under test to be queued behind this task
+    os._exit(3)
+
+
+def test_a_feed_caught_in_another_feeds_crash_parses_on_the_retry(base_settings, http_server):
+    src = source("bystander", http_server.route("/bystander.xml", rss(sample_items("bystander"))))
+    with RespawningPool(_pool) as pool, Fetcher(user_agent="newswatch-test") as fetcher:
+        killer = pool.submit(_die_soon)  # the one worker of the pool takes this first
+        poll = poll_source(fetcher, src, FeedState(source_id=src.id), settings=base_settings,
+                           now=NOW, processes=pool)
+        with pytest.raises(BrokenProcessPool):
+            killer.result(timeout=60)
+    assert pool.respawns == 1  # the feed was in the pool that died, and went again in the new one
+    assert (poll.result.status, poll.result.entries, poll.result.error_kind) == ("ok", 3, None)
 
 
 def test_a_dead_worker_fails_its_task_and_the_next_task_gets_a_fresh_pool():
