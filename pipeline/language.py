@@ -224,6 +224,21 @@ def unpacked_model_dir() -> Path | None:
     return cache / "models" / key
 
 
+def prepare_unpacked_model() -> Path | None:
+    """Unpack the language model into the cache now (``newswatch model build`` does it at install
+    and image build); the directory, or None when the cache cannot be written."""
+    directory = unpacked_model_dir()
+    if directory is None:
+        return None
+    if not (directory / "classes.json").exists():
+        try:
+            _unpack(directory)
+        except OSError as exc:
+            log.warning("could not unpack the language model into %s: %s", directory, exc)
+            return None
+    return directory
+
+
 def _from_unpacked(cls: Any) -> Any:
     """The identifier from the unpacked arrays (unpacking them first if needed), or None when the
     cache directory cannot be used (the caller then reads the compressed model)."""

@@ -36,7 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from pipeline.classify import onnx_backend
+    from pipeline.language import prepare_unpacked_model
 
+    unpacked = prepare_unpacked_model()  # every process that guesses a language maps it from here
+    print(f"language-identification model unpacked in {unpacked}" if unpacked else
+          "language-identification model: cache not writable, each process reads the packed model")
     if args.if_missing:
         existing = onnx_backend.load_build(args.dir)
         if existing is not None and existing.problem is None and not existing.int8_stale:
