@@ -6,6 +6,8 @@ Generates N local RSS feeds of M items (sample text made of random words, ~2 KB 
 so ~100 KB per feed), serves them from a separate process on 127.0.0.1 (half of the feeds honour
 ETag, half ignore it, like real servers), and measures in this process:
 
+0. Elasticsearch warm-up (``--warm-es``): sample documents bulk-indexed into a throwaway index, so
+   a just-started node's JIT warm-up is not counted as the pipeline's time;
 1. first poll: ``ingest_once`` over all feeds into a throwaway index prefix of the Elasticsearch in
    ``NEWSWATCH_ES_URL``, article-page fetching OFF (the feeds' links point nowhere; page fetching
    is network-bound and measured by nobody's parser) -> feeds/s;
@@ -149,6 +151,44 @@ def es_floor(es: object, settings: object, source_index: str) -> tuple[float, fl
         drop_prefix(es, floor.index_prefix)
 
 
+def warm_elasticsearch(es: object, settings: object, docs: int) -> tuple[float, float]:
+    """Bulk ``docs`` sample articles (random words, the articles mapping) into a throwaway index
+    and drop it: a freshly started node indexes far slower until its JIT has compiled the
+    indexing path, which is the server's start-up cost, not the pipeline's. Uses no pipeline code
+    beyond the mapping, so the pipeline itself starts cold (its forkserver, its caches).
+    Returns (seconds, Elasticsearch CPU seconds)."""
+    from elasticsearch import helpers
+
+    from pipeline.es.schema import drop_prefix, ensure_indices
+
+    rng = random.Random(11)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocab = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 9))) for _ in range(3000)]
+    warm = replace(settings, index_prefix=f"bench-warm-{uuid.uuid4().hex[:8]}")  # type: ignore[type-var]
+    try:
+        ensure_indices(es, warm, ["articles"])
+        index = warm.index("articles")
+        actions = (
+            {
+                "_op_type": "create", "_index": index, "_id": f"w{i}",
+                "_source": {
+                    "id": f"w{i}", "url": f"http://127.0.0.1:9/warm/{i}",
+                    "links": [f"http://127.0.0.1:9/warm/{i}"],
+                    "title": " ".join(rng.choices(vocab, k=8)), "text": " ".join(rng.choices(vocab, k=275)),
+                    "outlets": ["Warm-up"], "published": "2026-03-02T12:00:00Z", "language": "en",
+                    "minhash_bands": [f"{b}:{rng.getrandbits(48):012x}" for b in range(16)],
+                    "status": "extracted",
+                },
+            }
+            for i in range(docs)
+        )
+        cpu0, t0 = es_cpu_s(es), time.perf_counter()
+        helpers.bulk(es, actions, chunk_size=500, max_chunk_bytes=10 * 1024 * 1024)
+        return time.perf_counter() - t0, es_cpu_s(es) - cpu0
+    finally:
+        drop_prefix(es, warm.index_prefix)
+
+
 def workers_cpu_s() -> float:
     """CPU seconds of the parse worker processes that have ended so far: they are children of the
     multiprocessing forkserver (a child of this process), which reaps them, so their time adds up
@@ -175,6 +215,8 @@ def main() -> int:
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--items", type=int, default=50)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--warm-es", type=int, default=30_000, metavar="DOCS",
+                        help="sample documents to index before the first poll (0: none)")
     parser.add_argument("--serve", nargs=2, metavar=("DIR", "PORT_FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -218,6 +260,10 @@ def main() -> int:
                 )
                 for f in range(args.feeds)
             ]
+            if args.warm_es:
+                t_warm, cpu_warm = warm_elasticsearch(es, settings, args.warm_es)
+                print(f"Elasticsearch warmed with {args.warm_es} sample documents first ({t_warm:.1f} s, "
+                      f"{cpu_warm:.1f} CPU-s): a just-started node is slower until its JIT warms up")
             print("article-page fetching: OFF (feed text only)")
             cpu_self0, cpu_es0 = self_cpu_s(), es_cpu_s(es)
             cpu_all0, cpu_w0 = machine_cpu_s(), workers_cpu_s()
