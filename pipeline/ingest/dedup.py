@@ -140,14 +140,6 @@ def _perms() -> tuple[Any, Any]:
     return _PERM_A, _PERM_B
 
 
-def minhash_bands(shingle_set: Any) -> list[str]:
-    """LSH band keys ("<band>:<hash>") of the MinHash signature of a shingle array."""
-    import numpy as np
-
-    x = np.asarray(shingle_set, dtype=np.uint64)
-    return _band_keys(_signatures(x, np.zeros(1, dtype=np.intp))[:, 0])
-
-
 def _signatures(x: Any, starts: Any) -> Any:
     """MinHash signatures (BANDS*ROWS rows, one column per segment) of the shingle hashes ``x``
     cut into segments at ``starts``. Shingles need not be unique or sorted: a minimum over a
@@ -176,10 +168,10 @@ class Fingerprint:
 
     __slots__ = ("_shingles", "bands", "source")
 
-    def __init__(self, bands: list[str], source: str, shingle_set: Any = None) -> None:
+    def __init__(self, bands: list[str], source: str) -> None:
         self.bands = bands
         self.source = source  # the text, or its first MAX_WORDS words joined by spaces
-        self._shingles = shingle_set
+        self._shingles: Any = None
 
     @property
     def shingles(self) -> Any:
