@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -213,15 +212,14 @@ def unpacked_model_dir() -> Path | None:
 
     from py3langid.langid import MODEL_DIR, MODEL_FILE
 
-    from pipeline.settings import REPO_ROOT
+    from pipeline.settings import cache_dir
 
     try:
         stat = (MODEL_DIR / MODEL_FILE).stat()
         key = f"py3langid-{version('py3langid')}-{stat.st_size}-{int(stat.st_mtime)}"
     except (OSError, PackageNotFoundError):
         return None
-    cache = Path(os.environ.get("NEWSWATCH_CACHE_DIR") or REPO_ROOT / ".cache")
-    return cache / "models" / key
+    return cache_dir() / "models" / key
 
 
 def prepare_unpacked_model() -> Path | None:
@@ -244,12 +242,10 @@ def _from_unpacked(cls: Any) -> Any:
     cache directory cannot be used (the caller then reads the compressed model)."""
     import numpy as np
 
-    directory = unpacked_model_dir()
+    directory = prepare_unpacked_model()
     if directory is None:
         return None
     try:
-        if not (directory / "classes.json").exists():
-            _unpack(directory)
         arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r") for name in _UNPACKED}
         classes = json.loads((directory / "classes.json").read_text())
     except (OSError, ValueError) as exc:

@@ -15,6 +15,12 @@ DEFAULT_CONFIG_DIR = REPO_ROOT / "config"
 DEFAULT_STATE_DIR = REPO_ROOT / ".state"
 
 
+def cache_dir() -> Path:
+    """``$NEWSWATCH_CACHE_DIR`` (default ``.cache/`` in the checkout): the downloaded Elasticsearch,
+    the ONNX build of the classifier, the unpacked language model."""
+    return Path(os.environ.get("NEWSWATCH_CACHE_DIR") or REPO_ROOT / ".cache")
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(f"NEWSWATCH_{name}")
     return value if value not in (None, "") else default

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 import warnings
@@ -42,7 +41,7 @@ import numpy as np
 
 from pipeline.classify.embedder import MAX_TOKENS, BaseEmbedder, default_threads, mean_pool, model_dir
 from pipeline.errors import ClassifierError
-from pipeline.settings import REPO_ROOT
+from pipeline.settings import cache_dir
 
 log = logging.getLogger(__name__)
 FORMAT = 1
@@ -72,8 +71,7 @@ QUANT_PLANS: list[tuple[str, Callable[[str], bool]]] = [
 
 def build_dir() -> Path:
     """``$NEWSWATCH_CACHE_DIR/models/minilm-l6-v2-onnx`` (default ``.cache/`` in the checkout)."""
-    cache = Path(os.environ.get("NEWSWATCH_CACHE_DIR") or REPO_ROOT / ".cache")
-    return cache / "models" / BUILD_NAME
+    return cache_dir() / "models" / BUILD_NAME
 
 
 def _version(package: str) -> str:

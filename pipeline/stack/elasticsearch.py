@@ -20,14 +20,14 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from pipeline.errors import SetupError
-from pipeline.settings import REPO_ROOT
+from pipeline.settings import cache_dir
 from pipeline.stack.common import port_is_free, read_pid, stop_pid, tail, wait_for
 
 ES_VERSION = "9.5.4"
 MIN_JAVA = 21
 ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
 SERVICE_USER = "newswatch"
-CACHE_DIR = Path(os.environ.get("NEWSWATCH_CACHE_DIR", REPO_ROOT / ".cache"))
+CACHE_DIR = cache_dir()
 
 
 @dataclass(frozen=True, kw_only=True)
