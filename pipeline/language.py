@@ -65,6 +65,8 @@ def automaton_depth(nextmove: Any, rowbase: Any, states: int) -> int | None:
 
 
 def _vectorised_class() -> Any:
+    import math
+
     import numpy as np
     from py3langid.langid import LanguageIdentifier
 
@@ -72,7 +74,8 @@ def _vectorised_class() -> Any:
         """py3langid's identifier with the automaton walk done by numpy (see the module doc)."""
 
         __slots__ = (
-            "_depth", "_first", "_local", "_lock", "_nm", "_out", "_ptc32", "_ptc32_ready", "_rb",
+            "_depth", "_first", "_group_first", "_lock", "_nm", "_out", "_ptc32", "_ptc32_ready",
+            "_rb",
         )
 
         def enable(self, depth: int) -> None:
@@ -87,7 +90,7 @@ def _vectorised_class() -> Any:
             self._ptc32 = np.empty(self.nb_ptc.shape, dtype=np.float32)
             self._ptc32_ready = np.zeros(len(self.nb_ptc), dtype=bool)
             self._first = np.zeros(len(self.nb_ptc), dtype=np.int64)  # scratch for visits()
-            self._local = threading.local()  # classify_many hands each text's walk to _raw_score
+            self._group_first: Any = None  # scratch for visits_many(), made when first needed
 
         def visits(self, data: bytes) -> tuple[Any, Any] | None:
             """(features, counts) in order of first occurrence (what py3langid's walk counts)."""
@@ -137,42 +140,95 @@ def _vectorised_class() -> Any:
                 state[at] = nm[rb[state[at - 1]] + b[at]]
             feats = self._out[state]
             found: list[tuple[Any, Any] | None] = []
+            text_of = np.repeat(np.arange(len(texts)), lengths)
             with self._lock:
-                for start, length in zip(starts.tolist(), lengths.tolist(), strict=True):
-                    f = feats[start : start + length]
-                    found.append(self._counts(f[f >= 0]))
+                for lo in range(0, len(texts), self.COUNT_GROUP):
+                    hi = min(len(texts), lo + self.COUNT_GROUP)
+                    span = slice(starts[lo], starts[hi - 1] + lengths[hi - 1])
+                    found.extend(self._counts_of_group(feats[span], text_of[span] - lo, hi - lo))
             return found
 
+        COUNT_GROUP = 64  # texts counted together: a scratch row of len(features) ints for each
+
+        def _counts_of_group(self, feats: Any, text: Any, count: int) -> list[tuple[Any, Any] | None]:
+            """``_counts`` of each of ``count`` texts at once (their features in text order,
+            ``text`` the index of the text of each): keys (text, feature) are counted as
+            ``_counts`` counts features, so each text gets the same arrays in the same order."""
+            keep = feats >= 0
+            f = feats[keep]
+            t = text[keep]
+            m = f.size
+            if not m:
+                return [None] * count
+            features = len(self._first)
+            if self._group_first is None:
+                self._group_first = np.empty(self.COUNT_GROUP * features, dtype=np.int64)
+            key = t * features + f
+            at = np.arange(m)
+            self._group_first[key[::-1]] = at[::-1]
+            first = self._group_first[key]
+            is_first = first == at
+            counts = np.bincount(first, minlength=m)[is_first]
+            f = f[is_first]
+            bounds = np.searchsorted(t[is_first], np.arange(count + 1)).tolist()
+            return [
+                (f[a:b], counts[a:b]) if b > a else None for a, b in zip(bounds, bounds[1:], strict=False)
+            ]
+
         def classify_many(self, texts: list[str]) -> list[tuple[str, float]]:
-            """``classify`` of several texts, their automaton walks done together."""
+            """``classify`` of several texts: their automaton walks done together, and the steps
+            after each text's naive Bayes product (scaling, softmax, merged aliases, best class)
+            done on all their score rows at once, element by element the same arithmetic."""
+            if not self._norm_probs:  # (not how this module builds it) py3langid's own steps
+                return [self.classify(t) for t in texts]
             encoded = [self._encode(t) for t in texts]
             found = self.visits_many(encoded)
+            if not texts:
+                return []
+            scores = np.empty((len(texts), len(self.nb_pc)), dtype=np.float32)
+            present = [f[0] for f in found if f is not None]
+            if present:
+                with self._lock:
+                    self._ready_rows(np.concatenate(present))
+            ptc, pc = self._ptc32, self.nb_pc
+            for row, f in enumerate(found):
+                if f is None:  # py3langid's score of a text without features (norm_probs)
+                    scores[row] = 0.0
+                else:  # _raw_score's product, on the same numbers in the same order
+                    scores[row] = np.log1p(f[1].astype(np.float32)) @ ptc[f[0]] + pc
+            # T = sqrt(bytes) per text, as py3langid scales it (a float32 factor either way)
+            scores *= np.array([1.0 / math.sqrt(len(d) or 1) for d in encoded], dtype=np.float32)[:, None]
+            np.exp(scores - scores.max(axis=1, keepdims=True), out=scores)
+            # numpy sums each contiguous row as it sums py3langid's single row (a test checks)
+            scores /= scores.sum(axis=1, keepdims=True)
+            for i, j in self._alias_pairs:
+                scores[:, i] += scores[:, j]
+                scores[:, j] = 0.0
+            best = scores.argmax(axis=1).tolist()
             out = []
-            for text, data, f in zip(texts, encoded, found, strict=True):
-                self._local.found = (data, f)  # _encode and _raw_score take these, once
-                try:
-                    out.append(self.classify(text))
-                finally:
-                    self._local.found = None
+            for row, i in enumerate(best):
+                conf = float(scores[row, i])
+                if self.min_confidence is not None and conf < self.min_confidence:
+                    out.append(("und", conf))
+                else:
+                    out.append((self.nb_classes[i], conf))
             return out
 
-        def _encode(self, text: Any) -> bytes:  # type: ignore[override]
-            handed = getattr(self._local, "found", None)
-            if handed is not None:
-                return handed[0]
-            return super()._encode(text)
+        def _ready_rows(self, feats: Any) -> None:
+            """Make the float32 weight rows of these features (once each; a made row never
+            changes, so reading one needs no lock). The caller holds ``_lock``."""
+            new = feats[~self._ptc32_ready[feats]]
+            if new.size:
+                self._ptc32[new] = self.nb_ptc[new]
+                self._ptc32_ready[new] = True
 
         def _raw_score(self, text: bytes) -> Any:
-            handed = getattr(self._local, "found", None)
             with self._lock:
-                found = handed[1] if handed is not None else self.visits(text)
+                found = self.visits(text)
                 if found is None:
                     return super()._raw_score(b"")  # py3langid's answer for a text without features
                 feats, counts = found
-                new = feats[~self._ptc32_ready[feats]]
-                if new.size:
-                    self._ptc32[new] = self.nb_ptc[new]
-                    self._ptc32_ready[new] = True
+                self._ready_rows(feats)
                 rows = self._ptc32[feats]
             # py3langid's naive Bayes score (log1p of the float32 counts times the feature rows,
             # plus the class priors), on the same numbers in the same order

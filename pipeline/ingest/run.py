@@ -56,7 +56,7 @@ from pipeline.ingest.canonical import (
 from pipeline.ingest.dedup import NearDuplicateIndex
 from pipeline.ingest.extract import Extraction, choose_text
 from pipeline.ingest.fetch import Fetcher
-from pipeline.ingest.parse import FeedEntry, ParsedFeed
+from pipeline.ingest.parse import FeedEntry, ParsedFeed, collapse_whitespace
 from pipeline.ingest.poll import Analysis, Poll, Progress, analyse_text, poll_source, select_sources
 from pipeline.ingest.report import FeedResult, IngestReport
 from pipeline.ingest.sources import Source, load_sources
@@ -429,7 +429,8 @@ class _Run:
         analysis: Analysis,
     ) -> dict[str, Any]:
         text, fp = extraction.text, analysis.fingerprint
-        duplicate_of = self.near.find(fp, exclude=aid) if fp else None
+        # a new original goes into the near-duplicate index as it is looked up
+        duplicate_of = self.near.find_or_add(aid, fp) if fp else None
         doc: dict[str, Any] = {
             "id": aid,
             "url": entry.link or canonical,
@@ -457,15 +458,13 @@ class _Run:
             "language_confidence": analysis.confidence,
             "extraction": extraction.method,
             "paywalled": extraction.paywalled,
-            "content_hash": hashlib.sha256(" ".join(text.split()).encode()).hexdigest()[:32],
+            "content_hash": hashlib.sha256(collapse_whitespace(text).encode()).hexdigest()[:32],
             "minhash_bands": fp.bands if fp else None,
             "status": "extracted",
             "error": extraction.error,
         }
         if duplicate_of:
             doc["duplicate_of"] = duplicate_of
-        elif fp:
-            self.near.add(aid, fp.bands, fp)
         return {k: v for k, v in doc.items() if v is not None}
 
     def _analysis(

@@ -118,11 +118,16 @@ def test_language_guesses_are_bit_for_bit_those_of_py3langid():
         "Северная Корея направила войска",
     ]
     seen = set()
+    expected = []
     for text in texts:
-        expected = plain.classify(text)
-        assert fast.classify(text) == expected, repr(text[:80])
-        seen.add(expected[0])
+        expected.append(plain.classify(text))
+        assert fast.classify(text) == expected[-1], repr(text[:80])
+        seen.add(expected[-1][0])
     assert len(seen) >= 5  # the inputs reach several languages, not one
+    # a batch (the parse workers' path) gives each text's guess, whatever its neighbours
+    for size in (1, 7, 50, len(texts)):
+        got = [g for at in range(0, len(texts), size) for g in fast.classify_many(texts[at : at + size])]
+        assert got == expected, size
 
 
 def test_detect_language_matches_py3langid_on_corpus_samples():
@@ -237,6 +242,34 @@ def test_band_index_with_shared_and_single_keys_finds_and_evicts_in_order():
     assert index.find(fp) is None and index.find(other) == "d"
 
 
+def test_find_or_add_is_find_then_add() -> None:
+    """The run's one-pass lookup leaves the index as ``find`` then ``add`` would, with the same
+    answers: copies, light edits, unrelated texts, the same id twice, and evictions."""
+    rng = random.Random(8)
+    vocab = [f"w{i}" for i in range(400)]
+    stories = [[rng.choice(vocab) for _ in range(rng.randint(45, 120))] for _ in range(30)]
+    texts = []
+    for _ in range(300):
+        words = list(rng.choice(stories))
+        for _ in range(rng.choice([0, 0, 2, 30])):  # a copy, a light edit, or a rewrite
+            words[rng.randrange(len(words))] = rng.choice(vocab)
+        texts.append(" ".join(words))
+    prints = [fp for fp in dedup.fingerprints(texts) if fp is not None]
+    ids = [f"a{rng.randrange(250)}" for _ in prints]  # some ids come back
+    one, two = dedup.NearDuplicateIndex(keep=40), dedup.NearDuplicateIndex(keep=40)
+    got, expected = [], []
+    for aid, fp in zip(ids, prints, strict=True):
+        got.append(one.find_or_add(aid, fp))
+        found = two.find(fp, exclude=aid)
+        if found is None:
+            two.add(aid, fp.bands, fp)
+        expected.append(found)
+    assert got == expected
+    assert sum(x is not None for x in got) > 50 and sum(x is None for x in got) > 20
+    assert one._bands == two._bands and one._id_bands == two._id_bands and list(one._age) == list(two._age)
+    assert one.evicted == two.evicted > 0 and one._shingles.keys() == two._shingles.keys()
+
+
 # -- HTML to text ---------------------------------------------------------------------------------
 
 
@@ -261,6 +294,27 @@ def reference_html_to_text(value: str | None) -> str:
     if "<" in text and len(parse_mod._MARKUP.findall(text)) >= 2 and parse_mod._CLOSING.search(text):
         text = once(text)
     return text
+
+
+def test_collapse_whitespace_equals_split_and_join() -> None:
+    every_space = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    assert sorted(parse_mod._ODD_SPACE + (" ", "\n")) == sorted(every_space)
+    assert all(c.isascii() for c in parse_mod._ODD_SPACE_ASCII)
+    assert set(parse_mod._ODD_SPACE_ASCII) == {c for c in every_space if c.isascii()} - {" ", "\n"}
+    texts = corpus_texts() + generated_texts()
+    texts += [parse_mod.html_to_text(t) for t in texts]
+    rng = random.Random(11)
+    pieces = [*every_space, "a", "bc", "é", "中", "’"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(20_000)]
+    few = ["ab", "c", " ", "\n"]
+    texts += ["".join(rng.choice(few) for _ in range(rng.randint(0, 9))) for _ in range(5_000)]
+    texts += ["a  b", "a\n\nb", "a \nb", "a\n b", "a\n", " a", "\n", "", "a\nb c"]
+    tidy = 0
+    for text in texts:
+        expected = " ".join(text.split())
+        assert parse_mod.collapse_whitespace(text) == expected, repr(text[:80])
+        tidy += "\n" in text and expected == text.replace("\n", " ")
+    assert tidy > 50  # the short path (line breaks only) was taken, not only the split
 
 
 def test_html_to_text_equals_the_reference():
@@ -441,16 +495,15 @@ def test_the_unpacked_language_model_guesses_like_the_packed_one(
     assert language._from_unpacked(cls) is None  # a damaged cache: the packed model is read instead
 
 
-# -- feedparser with the copy speed-up -----------------------------------------------------------------
+# -- feedparser with the speed-ups -----------------------------------------------------------------
 
 
-def test_feedparser_with_the_copy_speedup_gives_every_field_unchanged(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_feedparser_with_the_speedups_gives_every_field_unchanged() -> None:
     import copy
 
     import feedparser
     from feedparser import mixin
+    from feedparser.util import FeedParserDict
 
     from pipeline.ingest import parse as parse_module
 
@@ -468,11 +521,14 @@ def test_feedparser_with_the_copy_speedup_gives_every_field_unchanged(
         headers = {"content-type": "application/xml"}
         return [feedparser.parse(io.BytesIO(b), response_headers=headers) for b in bodies]
 
-    monkeypatch.setattr(mixin, "copy", copy)
-    stock = parse_all()
-    monkeypatch.setattr(parse_module, "_SPEEDUPS", [])
-    parse_module._install_feedparser_speedups()
-    assert mixin.copy is not copy  # the speed-up is in place for this feedparser
+    parse_module._remove_feedparser_speedups()
+    try:
+        assert mixin.copy is copy and FeedParserDict.__getitem__.__module__ == "feedparser.util"
+        stock = parse_all()
+    finally:
+        parse_module._install_feedparser_speedups()
+    # the speed-ups are in place for this feedparser
+    assert mixin.copy is not copy and FeedParserDict.__getitem__.__module__ == parse_module.__name__
     fast = parse_all()
     details = 0
     for a, b in zip(stock, fast, strict=True):
@@ -485,3 +541,51 @@ def test_feedparser_with_the_copy_speedup_gives_every_field_unchanged(
                     assert type(e[key]).__name__ == "FeedParserDict" and "value" in e[key]
                     details += 1
     assert details >= 100  # the copied parameters were really exercised
+
+
+def test_feedparser_dict_lookups_with_the_speedup_answer_like_stock_feedparser() -> None:
+    """Every kind of key (plain, alias, computed, missing) on dictionaries shaped like the ones
+    feedparser builds: the same value, the same KeyError, the same ``in`` and ``get``."""
+    import warnings
+
+    from feedparser.util import FeedParserDict
+
+    from pipeline.ingest import parse as parse_module
+
+    def dicts() -> list[Any]:
+        link = FeedParserDict(rel="enclosure", href="http://a.example/x.mp3", type="audio/mpeg")
+        licence = FeedParserDict(rel="license", href="http://a.example/licence")
+        return [
+            FeedParserDict(),
+            FeedParserDict(title="T", id="g1", summary="S", links=[link, licence], tags=[{"term": "x"}]),
+            FeedParserDict(subtitle="sub", published="p", published_parsed=(2026, 1, 1), rights="r"),
+            FeedParserDict(updated="u", updated_parsed=(2026, 1, 2), href="h", tags=[], links=[]),
+            FeedParserDict(feed={}, entries=[], summary_detail={"value": "v"}),
+        ]
+
+    keys = sorted(FeedParserDict.keymap) + list(parse_module._COMPUTED_KEYS) + [
+        "title", "id", "summary", "links", "tags", "feed", "entries", "href", "missing", "", 7, None,
+    ]
+
+    def answers() -> list[Any]:
+        out: list[Any] = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for d in dicts():
+                for key in keys:
+                    try:
+                        value: Any = d[key]
+                    except KeyError as exc:
+                        value = ("KeyError", str(exc))
+                    out.append((key, value, key in d, d.get(key), d.get(key, "default")))
+        return out
+
+    parse_module._remove_feedparser_speedups()
+    try:
+        stock = answers()
+    finally:
+        parse_module._install_feedparser_speedups()
+    assert FeedParserDict.__getitem__.__module__ == parse_module.__name__
+    fast = answers()
+    assert fast == stock
+    assert sum(1 for _, value, *_ in stock if isinstance(value, tuple) and value[:1] == ("KeyError",)) > 20
