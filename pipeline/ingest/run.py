@@ -649,6 +649,9 @@ def _process_pool(processes: int | None, due: int) -> RespawningPool | None:
     return pool
 
 
+RELAXED_GC_THRESHOLDS = (50_000, 50, 100)  # big runs, and the parse workers (preload.py)
+
+
 @contextmanager
 def _relaxed_gc(enabled: bool) -> Iterator[None]:
     """Fewer cyclic garbage collections during a big run, restored afterwards.
@@ -663,7 +666,7 @@ def _relaxed_gc(enabled: bool) -> Iterator[None]:
 
     thresholds = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    gc.set_threshold(*RELAXED_GC_THRESHOLDS)
     try:
         yield
     finally:

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -13,7 +16,7 @@ import pytest
 
 from pipeline.ingest.fetch import Fetcher
 from pipeline.ingest.poll import poll_source
-from pipeline.ingest.run import RespawningPool
+from pipeline.ingest.run import RELAXED_GC_THRESHOLDS, RespawningPool
 from pipeline.ingest.state import FeedState
 from tests.ingest_support import NOW, rss, sample_items, source
 
@@ -70,3 +73,26 @@ def test_a_feed_caught_in_a_dead_pool_is_a_per_feed_error(base_settings, http_se
                                 now=NOW, processes=pool)
         assert again.result.status == "ok" and again.result.entries == 3
     broken.shutdown(wait=False)
+
+
+def test_parse_workers_start_with_the_preloaded_modules_frozen_and_relaxed_gc(tmp_path):
+    """The pool of a big run (a fresh process, so its forkserver is the one ``_process_pool``
+    configures): each worker has the preloaded objects frozen out of the collector's walks and
+    the thresholds of big runs, not the default ones."""
+    script = tmp_path / "workers.py"
+    script.write_text(
+        "import gc, json, sys\n"
+        "from pipeline.ingest.run import _process_pool\n"
+        "if __name__ == '__main__':\n"
+        "    pool = _process_pool(2, due=100)\n"
+        "    out = [pool.submit(gc.get_threshold).result(60), pool.submit(gc.get_freeze_count).result(60),\n"
+        "           list(gc.get_threshold())]\n"
+        "    pool.shutdown()\n"
+        "    json.dump(out, sys.stdout)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    worker_thresholds, frozen, parent_thresholds = json.loads(done.stdout)
+    assert tuple(worker_thresholds) == RELAXED_GC_THRESHOLDS != tuple(parent_thresholds)
+    assert frozen > 10_000  # feedparser, numpy and the language model's objects
