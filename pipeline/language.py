@@ -5,9 +5,11 @@ cost (~100 us for a few hundred characters). The automaton is an Aho-Corasick on
 n-grams of at most ``depth`` bytes, so the state after any byte depends only on the last ``depth``
 bytes read: starting every position from the root and advancing all positions together ``depth``
 times gives every state in ``depth`` vectorised steps. The feature counts then go, in the same
-first-seen order, to py3langid's own scoring, so guesses and confidences are bit for bit the same
-(tests compare both on real feeds). Should the installed model not have that shape, the plain
-byte-by-byte walk is used.
+first-seen order, through py3langid's scoring: its own code for one text, and for a feed's texts
+the same per-text product followed by the same element-wise steps on all their rows at once. So
+guesses and confidences are bit for bit the same (tests compare both on real feeds, one text at a
+time and in batches). Should the installed model not have that shape, the plain byte-by-byte walk
+is used.
 """
 
 from __future__ import annotations
