@@ -11,6 +11,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_parse_workers_start_with_the_preloaded_modules_frozen_and_relaxed_gc(tm
         "    pool.shutdown()\n"
         "    json.dump(out, sys.stdout)\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}  # the repository
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     worker_thresholds, frozen, parent_thresholds = json.loads(done.stdout)
