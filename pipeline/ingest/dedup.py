@@ -55,17 +55,19 @@ def _word_hashes(w: list[str]) -> Any:
     import numpy as np
 
     cache = _WORD_CACHE
-    hashes = list(map(cache.get, w))  # one C-level pass when every word is cached (the usual case)
-    if None in hashes:
-        # hash each new word once (set operations, not a Python loop over every word)
-        new = {word: _h64(word) for word in set(w).difference(cache)}
-        if len(cache) + len(new) <= _WORD_CACHE_MAX:
-            cache.update(new)
-            hashes = list(map(cache.get, w))
-        else:
-            new.update((word, h) for word, h in zip(w, hashes, strict=True) if h is not None)
-            hashes = list(map(new.__getitem__, w))
-    return np.array(hashes, dtype=np.uint64)
+    try:  # one C-level pass when every word is cached (the usual case)
+        return np.fromiter(map(cache.__getitem__, w), dtype=np.uint64, count=len(w))
+    except KeyError:
+        pass
+    # hash each new word once (set operations, not a Python loop over every word)
+    new = {word: _h64(word) for word in set(w).difference(cache)}
+    if len(cache) + len(new) <= _WORD_CACHE_MAX:
+        cache.update(new)
+        lookup = cache.__getitem__
+    else:  # the cache is full: this text's words alone
+        new.update((word, cache[word]) for word in set(w).intersection(cache))
+        lookup = new.__getitem__
+    return np.fromiter(map(lookup, w), dtype=np.uint64, count=len(w))
 
 
 def shingles(text: str, k: int = SHINGLE_WORDS) -> Any:
@@ -155,11 +157,13 @@ def _signatures(x: Any, starts: Any) -> Any:
     return np.minimum.reduceat(products, starts, axis=1) >> np.uint64(32)
 
 
+_BAND_SLICES = [(f"{i}:", slice(i * ROWS * 8, (i + 1) * ROWS * 8)) for i in range(BANDS)]
+
+
 def _band_keys(signature: Any) -> list[str]:
     data = signature.astype("<u8").tobytes()
-    size = ROWS * 8
     blake = hashlib.blake2b
-    return [f"{i}:{blake(data[i * size : (i + 1) * size], digest_size=6).hexdigest()}" for i in range(BANDS)]
+    return [prefix + blake(data[part], digest_size=6).hexdigest() for prefix, part in _BAND_SLICES]
 
 
 class Fingerprint:

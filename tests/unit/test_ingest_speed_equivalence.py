@@ -454,6 +454,14 @@ def test_batched_fingerprints_equal_one_text_at_a_time(monkeypatch: pytest.Monke
                 assert fp.bands == ref[0]
                 assert np.array_equal(fp.shingles, ref[1])
     assert sum(fp is not None for fp in batch) >= 50
+    # a full word cache: new words are hashed for their text alone, cached ones still read from it
+    kept = dict(list(dedup._WORD_CACHE.items())[:1000])
+    assert len(kept) == 1000
+    monkeypatch.setattr(dedup, "_WORD_CACHE", kept)
+    monkeypatch.setattr(dedup, "_WORD_CACHE_MAX", 1000)
+    for fp, ref in zip(dedup.fingerprints(texts), one_by_one, strict=True):
+        assert (fp.bands if fp else None) == (ref[0] if ref else None)
+    assert dedup._WORD_CACHE == kept and len(kept) == 1000
 
 
 def test_a_fingerprint_travels_without_its_shingles_and_remakes_them() -> None:
