@@ -176,6 +176,18 @@ def _absolute(link: str | None, base: str) -> str | None:
     if not link or not isinstance(link, str):
         return None
     link = link.strip()
+    if link.startswith(("http://", "https://")) and link.isprintable():
+        # Already absolute (most feed links): urljoin would give it back as urlunparse(urlparse())
+        # does, the same text unless a component is present but empty ("?" or "#" last, "?#")
+        # or the path has ";" parameters. Those, and everything else, take urljoin.
+        parts = urlsplit(link)
+        if (
+            parts.netloc
+            and ";" not in parts.path
+            and (parts.query or "?" not in link)
+            and (parts.fragment or "#" not in link)
+        ):
+            return link
     absolute = urljoin(base, link) if base else link
     return absolute if urlsplit(absolute).scheme in ("http", "https") else None
 

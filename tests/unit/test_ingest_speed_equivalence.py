@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import numpy as np
 import pytest
@@ -315,6 +315,52 @@ def test_collapse_whitespace_equals_split_and_join() -> None:
         assert parse_mod.collapse_whitespace(text) == expected, repr(text[:80])
         tidy += "\n" in text and expected == text.replace("\n", " ")
     assert tidy > 50  # the short path (line breaks only) was taken, not only the split
+
+
+def reference_absolute(link: str | None, base: str) -> str | None:
+    if not link or not isinstance(link, str):
+        return None
+    link = link.strip()
+    absolute = urljoin(base, link) if base else link
+    return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+
+
+def test_absolute_links_equal_the_reference() -> None:
+    import feedparser
+
+    links: list[str] = []
+    if CORPUS.is_dir():
+        for path in sorted(CORPUS.glob("*.xml")):
+            d = feedparser.parse(path.read_bytes(), sanitize_html=False, resolve_relative_uris=False)
+            for e in d.entries:
+                links.append(e.get("link") or "")
+                links += [x.get("href") or "" for x in e.get("links", []) or []]
+    assert len(links) > 100 or not CORPUS.is_dir()
+    odd = [
+        "http://a/b?", "http://a/b#", "http://a/b?#", "http://a/b?x#", "http://a/b;p", "http://a/b;p?q",
+        "http://a/b;?q", "HTTP://a/b", "Http://a/b", "http://a/b\tc", "http://a/b\nc", "http:///x",
+        "http://", "https://", "https://a", "http://a?x", " http://a/b ", "http://a/b\x01",
+        "http://a/ü?é#ç", "/x", "//host/x", "x/y?z", "?q", "#f", "mailto:x@y", "javascript:alert(1)",
+        "http://u:p@a:81/b/../c?d=e&f#g", "http://a//b", "https://a/b?x?y#z#w", "http://a/b%20c", "",
+        "ftp://a/b", "http:a/b", "https:/a/b", "http://[::1]/x", "http://a:80/", "http://a/\u200bb",
+    ]
+    rng = random.Random(4)
+    pieces = ["http://", "https://", "a", "b.c", "/", "?", "#", ";", "&", "=", ":", "..", " ", "\t", "é", "%"]
+    generated = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 9))) for _ in range(5_000)]
+    fast = 0
+    for base in ("", "http://base.example/feed.xml", "https://base.example/dir/", "ftp://b/"):
+        for link in links + odd + generated:
+            try:
+                expected: Any = reference_absolute(link, base)
+            except ValueError as exc:
+                expected = ("ValueError", str(exc))
+            try:
+                got: Any = parse_mod._absolute(link, base)
+            except ValueError as exc:
+                got = ("ValueError", str(exc))
+            assert got == expected, (link, base)
+            fast += got == link and link.startswith("http")
+    assert fast > 1_000  # the short path really answered most absolute links
 
 
 def test_html_to_text_equals_the_reference():
