@@ -150,7 +150,7 @@ def _vectorised_class() -> Any:
                     found.extend(self._counts_of_group(feats[span], text_of[span] - lo, hi - lo))
             return found
 
-        COUNT_GROUP = 64  # texts counted together: a scratch row of len(features) ints for each
+        COUNT_GROUP = 16  # texts counted together: a scratch row of len(features) ints for each
 
         def _counts_of_group(self, feats: Any, text: Any, count: int) -> list[tuple[Any, Any] | None]:
             """``_counts`` of each of ``count`` texts at once (their features in text order,
