@@ -76,7 +76,7 @@ def _vectorised_class() -> Any:
         """py3langid's identifier with the automaton walk done by numpy (see the module doc)."""
 
         __slots__ = (
-            "_depth", "_first", "_group_first", "_lock", "_nm", "_out", "_ptc32", "_ptc32_ready",
+            "_depth", "_group_first", "_lock", "_nm", "_out", "_ptc32", "_ptc32_ready",
             "_rb",
         )
 
@@ -91,8 +91,7 @@ def _vectorised_class() -> Any:
             # product of exact float32 copies is the same number. np.empty pages in only what is used.
             self._ptc32 = np.empty(self.nb_ptc.shape, dtype=np.float32)
             self._ptc32_ready = np.zeros(len(self.nb_ptc), dtype=bool)
-            self._first = np.zeros(len(self.nb_ptc), dtype=np.int64)  # scratch for visits()
-            self._group_first: Any = None  # scratch for visits_many(), made when first needed
+            self._group_first: Any = None  # scratch for _counts_of_group(), made when first needed
 
         def visits(self, data: bytes) -> tuple[Any, Any] | None:
             """(features, counts) in order of first occurrence (what py3langid's walk counts)."""
@@ -108,19 +107,7 @@ def _vectorised_class() -> Any:
                 at += b[k:]
                 state[k:] = nm[at]
             feats = self._out[state]
-            return self._counts(feats[feats >= 0])
-
-        def _counts(self, feats: Any) -> tuple[Any, Any] | None:
-            """(features, counts) in order of first occurrence, from the features in text order."""
-            m = feats.size
-            if not m:
-                return None
-            # first position of each feature: assigning positions in reverse leaves the earliest
-            at = np.arange(m)
-            self._first[feats[::-1]] = at[::-1]
-            first = self._first[feats]
-            is_first = first == at
-            return feats[is_first], np.bincount(first, minlength=m)[is_first]
+            return self._counts_of_group(feats, np.zeros(n, dtype=np.int64), 1)[0]
 
         def visits_many(self, texts: list[bytes]) -> list[tuple[Any, Any] | None]:
             """``visits`` of several texts with one walk over all their bytes: every position
@@ -153,16 +140,18 @@ def _vectorised_class() -> Any:
         COUNT_GROUP = 16  # texts counted together: a scratch row of len(features) ints for each
 
         def _counts_of_group(self, feats: Any, text: Any, count: int) -> list[tuple[Any, Any] | None]:
-            """``_counts`` of each of ``count`` texts at once (their features in text order,
-            ``text`` the index of the text of each): keys (text, feature) are counted as
-            ``_counts`` counts features, so each text gets the same arrays in the same order."""
+            """(features, counts) of each of ``count`` texts, features in order of first
+            occurrence (what py3langid's walk counts), from the walk's outputs in text order
+            (-1: no feature) and ``text``, the index of the text of each. The first position of
+            each (text, feature) key is found by assigning positions in reverse, which leaves the
+            earliest."""
             keep = feats >= 0
             f = feats[keep]
             t = text[keep]
             m = f.size
             if not m:
                 return [None] * count
-            features = len(self._first)
+            features = len(self.nb_ptc)
             if self._group_first is None:
                 self._group_first = np.empty(self.COUNT_GROUP * features, dtype=np.int64)
             key = t * features + f
