@@ -75,10 +75,7 @@ def _vectorised_class() -> Any:
     class VectorisedIdentifier(LanguageIdentifier):
         """py3langid's identifier with the automaton walk done by numpy (see the module doc)."""
 
-        __slots__ = (
-            "_depth", "_group_first", "_lock", "_nm", "_out", "_ptc32", "_ptc32_ready",
-            "_rb",
-        )
+        __slots__ = ("_depth", "_group_first", "_lock", "_nm", "_out", "_ptc32", "_ptc32_ready", "_rb")
 
         def enable(self, depth: int) -> None:
             self._depth = depth
@@ -170,12 +167,12 @@ def _vectorised_class() -> Any:
             """``classify`` of several texts: their automaton walks done together, and the steps
             after each text's naive Bayes product (scaling, softmax, merged aliases, best class)
             done on all their score rows at once, element by element the same arithmetic."""
+            if not texts:
+                return []
             if not self._norm_probs:  # (not how this module builds it) py3langid's own steps
                 return [self.classify(t) for t in texts]
             encoded = [self._encode(t) for t in texts]
             found = self.visits_many(encoded)
-            if not texts:
-                return []
             scores = np.empty((len(texts), len(self.nb_pc)), dtype=np.float32)
             present = [f[0] for f in found if f is not None]
             if present:
