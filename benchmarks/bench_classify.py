@@ -1,7 +1,7 @@
 """Benchmark of the classify stage against a bare model forward pass, per backend, in one run.
 
-For each backend (torch fp32, ONNX Runtime fp32 and int8 when ``newswatch model build`` has made
-them) a fresh child process loads the classifier and prints, measured inside that process:
+For each backend (ONNX Runtime fp32 and int8, from ``newswatch model build``) a fresh child process
+loads the classifier and prints, measured inside that process:
 
 - the bare forward pass (tokenise + model + pooling, no cache) in sentences/s;
 - the classify stage on the same sentences (embedding + motive head), and its ratio to the bare
@@ -13,9 +13,11 @@ them) a fresh child process loads the classifier and prints, measured inside tha
 
 Then one more child loads every backend and times their bare passes interleaved, so the speed-ups
 between backends are measured under the same conditions (the machine may be shared). Whether int8
-is enabled comes from the build's agreement check (``newswatch model status``).
+is enabled comes from the build's agreement check (``newswatch model status``). ``--graph
+NAME=PATH`` adds another fp32 ONNX graph of the same model to that comparison (for example an
+older build, to check a new graph writer is no slower).
 
-Run: .venv/bin/python benchmarks/bench_classify.py [--shared ../shared] [--repeat 3]
+Run: .venv/bin/python benchmarks/bench_classify.py [--shared ../shared] [--repeat 3] [--graph N=P]
 """
 
 from __future__ import annotations
@@ -51,16 +53,14 @@ def corpus(shared: Path) -> tuple[list[str], list[dict]]:
 
 
 def make_embedder(backend: str):  # noqa: ANN201 - returns one of the embedder classes
-    from pipeline.classify import onnx_backend
-    from pipeline.classify.embedder import TorchEmbedder
+    from pipeline.classify import onnx_runtime
 
-    if backend == "torch-fp32":
-        return TorchEmbedder()
-    build = onnx_backend.load_build()
+    if "=" in backend:  # NAME=PATH: another fp32 graph of the same model
+        return onnx_runtime.OnnxEmbedder(Path(backend.split("=", 1)[1]), precision="fp32")
+    build = onnx_runtime.load_build()
     if build is None or build.problem:
         raise SystemExit(f"{backend}: no usable ONNX build; run `newswatch model build`")
-    precision = backend.split("-")[1]
-    return onnx_backend.OnnxEmbedder(build.path(precision), precision=precision)
+    return onnx_runtime.open_build(build, backend.split("-")[1])
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -143,6 +143,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--graph", action="append", default=[], metavar="NAME=PATH",
+                        help="another fp32 ONNX graph to compare in the interleaved bare pass")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--compare", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -153,18 +155,17 @@ def main() -> int:
         print(json.dumps(compare(args.compare.split(","), args.shared, args.repeat)))
         return 0
 
-    from pipeline.classify import onnx_backend
+    from pipeline.classify import onnx_runtime
 
-    build = onnx_backend.load_build()
-    backends = ["torch-fp32"]
-    if build is not None and build.problem is None:
-        backends += ["onnx-fp32", "onnx-int8"]
-        agreement = build.manifest["agreement"]
-        print(f"ONNX build: int8 {'ENABLED' if build.int8_enabled else 'not enabled'} "
-              f"(articles {agreement['articles_agree']}/{agreement['articles']} and sentences "
-              f"{agreement['sentences_agree']}/{agreement['sentences']} agree with fp32)")
-    else:
-        print("no usable ONNX build (run `newswatch model build`): torch only")
+    build = onnx_runtime.load_build()
+    if build is None or build.problem is not None:
+        print("no usable ONNX build: run `newswatch model build` first")
+        return 1
+    backends = ["onnx-fp32", "onnx-int8"]
+    agreement = build.manifest["agreement"]
+    print(f"ONNX build: int8 {'ENABLED' if build.int8_enabled else 'not enabled'} "
+          f"(articles {agreement['articles_agree']}/{agreement['articles']} and sentences "
+          f"{agreement['sentences_agree']}/{agreement['sentences']} agree with fp32)")
     results = [run_child(["--child", b, "--shared", str(args.shared), "--repeat", str(args.repeat)])
                for b in backends]
     first = results[0]
@@ -177,12 +178,11 @@ def main() -> int:
               f"{r['peak_rss_mb']:7.0f}MB  {','.join(r['heavy_modules'])}")
     print("targets: stage/bare >= 0.85 (median of interleaved repeats); peak RSS < 600 MB; "
           "reference on 2 cores ~120 sentences/s fp32, ~220 int8")
-    if len(backends) > 1:
-        speeds = run_child(["--compare", ",".join(backends), "--shared", str(args.shared),
-                            "--repeat", str(args.repeat)])
-        base = speeds["torch-fp32"]
-        print("bare forward, interleaved in one process: " + "; ".join(
-            f"{b} {s:.1f}/s ({s / base:.2f}x torch)" for b, s in speeds.items()))
+    speeds = run_child(["--compare", ",".join(backends + args.graph), "--shared", str(args.shared),
+                        "--repeat", str(args.repeat)])
+    base = speeds["onnx-fp32"]
+    print("bare forward, interleaved in one process: " + "; ".join(
+        f"{b.split('=')[0]} {s:.1f}/s ({s / base:.2f}x onnx-fp32)" for b, s in speeds.items()))
     return 0
 
 

@@ -29,7 +29,7 @@ def claim_doc(text: str, *, article_id: str, outlet: str, motives: list[str] | N
               outlets: list[str] | None = None, url: str | None = None, title: str = "Sample article",
               when: datetime = NOW, score: float = 0.8) -> dict[str, Any]:
     """One claim document as ``extract_pending_claims`` writes it, with a real embedding."""
-    from pipeline.classify.embedder import get_embedder
+    from pipeline.classify.backends import get_embedder
 
     motives = motives if motives is not None else []
     article = {"id": article_id, "source_id": outlet, "outlets": outlets or [outlet],

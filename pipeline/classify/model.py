@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.classify.embedder import repair_text
 from pipeline.classify.gate import topic_gate
+from pipeline.classify.head import CLASSIFIER_VERSION
 from pipeline.classify.sentences import is_heading, split_sentences
 from pipeline.language import detect_language
 from pipeline.taxonomy import Taxonomy, load_taxonomy
 
 SUPPORTED_LANGUAGES = frozenset({"en"})
-CLASSIFIER_VERSION = "minilm-head-2"  # 2: headings and captions get no motive
 SCORE_DIGITS = 4
 
 
@@ -73,14 +74,14 @@ class Classifier:
 
     def __init__(self, taxonomy: Taxonomy | None = None, embedder: Any = None,
                  thresholds: dict[str, float] | None = None) -> None:
-        from pipeline.classify.embedder import get_embedder
+        from pipeline.classify.backends import get_embedder
         from pipeline.classify.head import MotiveHead, load_thresholds
 
         self.taxonomy = taxonomy or load_taxonomy()
         self.embedder = embedder or get_embedder()
         self.head = MotiveHead(self.taxonomy, self.embedder.embed,
                                thresholds=load_thresholds() if thresholds is None else thresholds,
-                               model_id=getattr(self.embedder, "name", "torch-fp32"))
+                               model_id=getattr(self.embedder, "identity", self.embedder.name))
         _release_memory()
 
     @property
@@ -97,8 +98,9 @@ class Classifier:
 
     def classify_sentences(self, sentences: list[str]) -> list[SentenceResult]:
         """Motive scores of each sentence (no gate, no language check: English assumed)."""
-        vectors = self.embedder.embed(list(sentences)) if sentences else np.zeros((0, 384))
-        scores = self.score(list(sentences), vectors)
+        sentences = [repair_text(s) for s in sentences]
+        vectors = self.embedder.embed(sentences) if sentences else np.zeros((0, 384))
+        scores = self.score(sentences, vectors)
         return [self._sentence(text, i, row) for i, (text, row) in enumerate(zip(sentences, scores,
                                                                                strict=True))]
 
@@ -114,9 +116,10 @@ class Classifier:
         """Classify a batch; all English sentences of the batch share one embedding call."""
         prepared = []
         for item in items:
-            title = " ".join(html.unescape(html.unescape(item.title or "")).split())
-            sentences = split_sentences(item.text or "")
-            guess = detect_language(f"{title}\n{item.text or ''}", item.language)
+            title = " ".join(html.unescape(html.unescape(repair_text(item.title or ""))).split())
+            body = repair_text(item.text or "")
+            sentences = split_sentences(body)
+            guess = detect_language(f"{title}\n{body}", item.language)
             gate = topic_gate(title, sentences, self.taxonomy.topic)
             supported = guess.code in SUPPORTED_LANGUAGES
             prepared.append((title, sentences, guess.code, supported, gate))

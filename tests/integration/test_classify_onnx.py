@@ -1,5 +1,6 @@
-"""The ONNX Runtime backend: a real build (export, quantize, agreement check) into a temporary
-cache folder, its validation, and a classifying process that never imports torch.
+"""The ONNX Runtime backend: a real build (graph written from the weights, quantize, agreement
+check) into a temporary cache folder, its validation, and a classifying process that imports
+nothing of the build and no torch.
 
 Sample sentences are SAMPLE DATA written for these tests.
 """
@@ -15,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.classify import onnx_backend
-from pipeline.classify.embedder import TorchEmbedder, create_embedder, reset_embedders
+from pipeline.classify import onnx_build, onnx_runtime
+from pipeline.classify.backends import NumpyEmbedder, create_embedder, reset_embedders
 from pipeline.errors import ClassifierError
 
 SENTENCES = [
@@ -29,19 +30,22 @@ SENTENCES = [
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, shared_dir) -> onnx_backend.Build:
+def built(tmp_path_factory, shared_dir) -> onnx_runtime.Build:
     cache = tmp_path_factory.mktemp("cache")
     messages: list[str] = []
-    build = onnx_backend.build(cache / "models" / onnx_backend.BUILD_NAME, shared_dir=shared_dir,
-                               say=messages.append)
-    assert any("matches torch" in m for m in messages)
+    build = onnx_build.build(cache / "models" / onnx_runtime.BUILD_NAME, shared_dir=shared_dir,
+                             say=messages.append)
+    assert any("matches the numpy reference" in m and "golden" in m for m in messages), messages
     return build
 
 
 def test_build_writes_a_valid_manifest_and_both_graphs(built):
     assert built.problem is None
     manifest = built.manifest
-    assert manifest["fp32_min_cosine"] >= onnx_backend.FP32_MIN_COSINE
+    assert manifest["fp32_min_cosine"] >= onnx_build.FP32_MIN_COSINE
+    verification = manifest["verification"]
+    assert verification["golden_sentences"] == 20 and verification["reference_sentences"] > 50
+    assert "torch" not in manifest
     for precision in ("fp32", "int8"):
         path = built.path(precision)
         assert path.stat().st_size == manifest["files"][precision]["bytes"]
@@ -51,13 +55,13 @@ def test_build_writes_a_valid_manifest_and_both_graphs(built):
     assert agreement["corpus_present"] is True
     assert agreement["articles"] >= 30 and 0 <= agreement["articles_agree"] <= agreement["articles"]
     expected = (agreement["articles_agree"] == agreement["articles"]
-                and agreement["sentence_agreement"] >= onnx_backend.MIN_SENTENCE_AGREEMENT)
+                and agreement["sentence_agreement"] >= onnx_build.MIN_SENTENCE_AGREEMENT)
     assert agreement["int8_enabled"] is expected == built.int8_enabled
     article_diffs = [d for d in agreement["disagreements"] if "position" not in d]
     assert len(article_diffs) == agreement["articles"] - agreement["articles_agree"]
     # plans are tried fastest first and the first that passes is kept (or, if none, the fastest)
     attempts = manifest["attempts"]
-    plans = [name for name, _ in onnx_backend.QUANT_PLANS]
+    plans = [name for name, _ in onnx_build.QUANT_PLANS]
     assert [a["plan"] for a in attempts] == plans[:len(attempts)]
     assert all(not a["passed"] for a in attempts[:-1])
     if built.int8_enabled:
@@ -68,21 +72,23 @@ def test_build_writes_a_valid_manifest_and_both_graphs(built):
     assert counts == sorted(counts, reverse=True) and counts[0] == manifest["quantization"]["matmul_nodes"]
 
 
-def test_fp32_graph_embeds_like_torch(built):
-    onnx = onnx_backend.OnnxEmbedder(built.path("fp32"))
-    torch_vectors = TorchEmbedder().forward(SENTENCES)
+def test_fp32_graph_embeds_like_the_numpy_reference_and_the_golden_vectors(built):
+    onnx = onnx_runtime.OnnxEmbedder(built.path("fp32"))
+    reference_vectors = NumpyEmbedder().forward(SENTENCES)
     onnx_vectors = onnx.forward(SENTENCES)
     assert onnx_vectors.shape == (len(SENTENCES), 384)
     np.testing.assert_allclose(np.linalg.norm(onnx_vectors, axis=1), 1.0, atol=1e-5)
-    assert float((onnx_vectors * torch_vectors).sum(axis=1).min()) > 0.9999
+    assert float((onnx_vectors * reference_vectors).sum(axis=1).min()) > 0.9999
+    golden_sentences, golden = onnx_build.load_golden()
+    assert float((onnx.forward(golden_sentences) * golden).sum(axis=1).min()) >= 0.9999
     # batch composition does not change a sentence's vector (padding is masked out)
     alone = onnx.forward(SENTENCES[:1])
     assert float(alone[0] @ onnx_vectors[0]) > 0.9999
 
 
 def test_int8_graph_is_close_but_not_identical(built):
-    fp32 = onnx_backend.OnnxEmbedder(built.path("fp32")).forward(SENTENCES)
-    int8 = onnx_backend.OnnxEmbedder(built.path("int8"), precision="int8").forward(SENTENCES)
+    fp32 = onnx_runtime.OnnxEmbedder(built.path("fp32")).forward(SENTENCES)
+    int8 = onnx_runtime.OnnxEmbedder(built.path("int8"), precision="int8").forward(SENTENCES)
     cosine = (fp32 * int8).sum(axis=1)
     assert float(cosine.min()) > 0.9
     assert not np.allclose(fp32, int8, atol=1e-5)  # really quantized, not a copy of fp32
@@ -95,28 +101,28 @@ def test_damaged_or_foreign_builds_are_refused(built, tmp_path):
     for entry in manifest["files"].values():
         (copy / entry["name"]).symlink_to(built.directory / entry["name"])
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    assert onnx_backend.load_build(copy).problem is None
+    assert onnx_runtime.load_build(copy).problem is None
 
     (copy / "manifest.json").write_text(json.dumps({**manifest, "onnxruntime": "0.0.1"}))
-    assert "onnxruntime 0.0.1" in onnx_backend.load_build(copy).problem
+    assert "onnxruntime 0.0.1" in onnx_runtime.load_build(copy).problem
 
     other_source = {**manifest["source"], "weights_bytes": 1}
     (copy / "manifest.json").write_text(json.dumps({**manifest, "source": other_source}))
-    assert "another version" in onnx_backend.load_build(copy).problem
+    assert "another version" in onnx_runtime.load_build(copy).problem
 
     (copy / manifest["files"]["int8"]["name"]).unlink()
     (copy / manifest["files"]["int8"]["name"]).write_bytes(b"truncated")
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    assert "missing or truncated" in onnx_backend.load_build(copy).problem
+    assert "missing or truncated" in onnx_runtime.load_build(copy).problem
 
     (copy / "manifest.json").write_text("{not json")
-    assert "unreadable manifest" in onnx_backend.load_build(copy).problem
-    assert onnx_backend.load_build(tmp_path / "nothing-here") is None
+    assert "unreadable manifest" in onnx_runtime.load_build(copy).problem
+    assert onnx_runtime.load_build(tmp_path / "nothing-here") is None
 
 
 def test_backend_selection(built, monkeypatch, tmp_path):
     monkeypatch.setenv("NEWSWATCH_CACHE_DIR", str(tmp_path))  # no build here
-    assert create_embedder(backend="auto").name == "torch-fp32"
+    assert create_embedder(backend="auto").name == "numpy-fp32"  # slower, never stopped
     with pytest.raises(ClassifierError, match="newswatch model build"):
         create_embedder(backend="onnx")
     monkeypatch.setenv("NEWSWATCH_CLASSIFIER_BACKEND", "tensorflow")
@@ -131,17 +137,18 @@ def test_backend_selection(built, monkeypatch, tmp_path):
     reset_embedders()
 
 
-def test_an_onnx_process_classifies_like_torch_without_importing_torch(built, tmp_path):
-    """The memory claim: a classifying process on the ONNX backend loads no torch,
-    transformers or scikit-learn (the fitted head is cached), and stays under 600 MB.
+def test_an_onnx_process_classifies_like_the_reference_and_imports_nothing_of_the_build(built, tmp_path):
+    """The memory claim: a classifying process on the ONNX backend loads no torch, transformers,
+    scikit-learn (the fitted head is cached), nor the build (onnx, the quantizer, the evaluation
+    data), and stays under 600 MB.
 
     Peak RSS is VmHWM, not ``ru_maxrss``: Linux carries ``ru_maxrss`` across exec, so a child of
-    this (torch-laden) test process would report the parent's peak."""
+    this test process would report the parent's peak."""
     from pipeline.classify.model import Classifier
 
     articles = [{"id": "a", "title": "Sample: North Korean troops and Russia's war",
                  "text": " ".join(SENTENCES) + " North Korea sent troops to fight for Russia in Kursk."}]
-    expected = Classifier(embedder=TorchEmbedder()).classify_article(articles[0]["title"],
+    expected = Classifier(embedder=NumpyEmbedder()).classify_article(articles[0]["title"],
                                                                      articles[0]["text"], "en")
     code = (
         "import json, sys\n"
@@ -151,7 +158,9 @@ def test_an_onnx_process_classifies_like_torch_without_importing_torch(built, tm
         f"r = c.classify_article({articles[0]['title']!r}, {articles[0]['text']!r}, 'en')\n"
         "print(json.dumps({'name': c.embedder.name, 'motives': r.motives,\n"
         "  'sentences': [s.motives for s in r.sentences],\n"
-        "  'heavy': [m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules],\n"
+        "  'heavy': [m for m in ('torch', 'transformers', 'sklearn', 'onnx',\n"
+        "    'onnxruntime.quantization', 'pipeline.classify.onnx_build', 'pipeline.classify.evaluate',\n"
+        "    'pipeline.classify.minilm_graph', 'pipeline.classify.reference') if m in sys.modules],\n"
         "  'rss': peak_rss_mb()}))\n"
     )
     env = {**os.environ, "NEWSWATCH_CACHE_DIR": str(built.directory.parent.parent),

@@ -74,10 +74,12 @@ def test_broken_config_names_the_file(tmp_path: Path, capsys, monkeypatch):
 def test_model_files_are_found(base_settings):
     model, backend = run_checks(base_settings, only=["model"])
     assert model.status == OK, model.message
-    assert (Path(model.message.split(";")[0]) / "config.json").exists()
-    # which backend classification will use: torch, or the ONNX build and whether int8 is on
+    folder = model.message.split(" in ", 1)[1].split(": ", 1)[0]
+    assert (Path(folder) / "config.json").exists()
+    assert "model.safetensors" in model.message and "tokenizer.json" in model.message
+    # which backend classification will use: the numpy reference, or the ONNX build and whether int8 is on
     assert backend.name == "classifier-backend"
-    assert backend.message.split()[0] in {"torch", "onnx-fp32", "onnx-int8"}, backend.message
+    assert backend.message.split()[0].rstrip(";") in {"numpy", "onnx-fp32", "onnx-int8"}, backend.message
 
 
 def test_airflow_connections_from_the_environment(capsys, monkeypatch):
