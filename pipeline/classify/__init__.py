@@ -2,8 +2,8 @@
 
 Public API (other stages code against these names): ``get_classifier()`` -> ``Classifier`` with
 ``classify_article`` / ``classify_sentences``; ``classify_pending(settings, es)`` for the pipeline;
-``split_sentences`` in ``pipeline.classify.sentences``. Importing this package is cheap: torch and
-transformers load on the first classification, not here.
+``split_sentences`` in ``pipeline.classify.sentences``. Importing this package is cheap: ONNX
+Runtime and the model load on the first classification, not here.
 """
 
 from pipeline.classify.model import (

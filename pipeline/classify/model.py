@@ -1,7 +1,7 @@
 """The classifier behind a small interface: gate, sentence motives, article roll-up, evidence.
 
 One ``Classifier`` per process (``get_classifier()``), created lazily on first use so that DAG
-parsing and the CLI's ``--help`` never load torch. Articles in a batch are embedded together
+parsing and the CLI's ``--help`` never load the model. Articles in a batch are embedded together
 (one batched forward pass for all their sentences), and the embedder's cache makes repeated
 sentences (syndicated copies) free.
 """
