@@ -5,6 +5,13 @@ autoescaped (a ``<script>`` in an article arrives as text), links are restricted
 header values lose their line breaks (no header injection). SMTP errors are mapped at this
 boundary: connection trouble is ServiceUnavailable (retry later), a rejection by the server is
 ``DeliveryRejected`` (recorded on the alert, retried a bounded number of times).
+
+``DeliveryStore`` is the "already delivered?" question the sender asks before re-sending an alert
+whose earlier attempt may have reached the server (see ``pipeline.alerts.ledger``): ``True`` the
+server holds a message with that Message-ID, ``False`` it does not, ``None`` it cannot tell (a
+generic SMTP server). ``SmtpSender`` answers it through the private ``XDELIVERED`` ESMTP command
+when the server advertises it (the local mail catcher does); ``MaildirStore`` in
+``pipeline.stack.smtp`` answers it from a Maildir on this machine.
 """
 
 from __future__ import annotations
@@ -16,20 +23,30 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlparse
 
 from pipeline.errors import ServiceError, ServiceUnavailable
 from pipeline.settings import Settings, SmtpSettings
 
 __all__ = ["render", "kibana_cluster_url", "build_message", "format_figure", "SmtpSender",
-           "DeliveryRejected", "one_line"]
+           "DeliveryRejected", "DeliveryStore", "one_line", "LOOKUP_EXTENSION"]
+
+# The private ESMTP command of the local mail catcher (pipeline.stack.smtp.LOOKUP_COMMAND); the
+# name is repeated here because alerts must not import the stack package.
+LOOKUP_EXTENSION = "XDELIVERED"
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
 class DeliveryRejected(ServiceError):  # noqa: N818 - reads as an outcome, like ServiceUnavailable
     """The SMTP server answered but refused this message (bad recipient, policy, size)."""
+
+
+class DeliveryStore(Protocol):
+    """Does the mail server already hold a message with this Message-ID? None: cannot tell."""
+
+    def delivered(self, message_id: str) -> bool | None: ...
 
 
 def format_figure(f: dict[str, Any]) -> str:
@@ -127,6 +144,10 @@ class SmtpSender:
         self.cfg = cfg
         self._smtp: smtplib.SMTP | None = None
 
+    @property
+    def where(self) -> str:
+        return f"{self.cfg.host}:{self.cfg.port}"
+
     def _connect(self) -> smtplib.SMTP:
         cfg = self.cfg
         try:
@@ -140,16 +161,41 @@ class SmtpSender:
             if cfg.username:
                 smtp.login(cfg.username, cfg.password or "")
         except smtplib.SMTPAuthenticationError as exc:
-            raise ServiceError(f"SMTP login to {cfg.host}:{cfg.port} refused: {exc}") from exc
+            raise ServiceError(f"SMTP login to {self.where} refused: {exc}") from exc
+        except ConnectionRefusedError as exc:
+            raise ServiceUnavailable(f"SMTP at {self.where} refused the connection") from exc
+        except TimeoutError as exc:
+            raise ServiceUnavailable(f"SMTP at {self.where} did not answer within {cfg.timeout:g} s") from exc
         except (OSError, smtplib.SMTPException) as exc:
-            raise ServiceUnavailable(f"SMTP server {cfg.host}:{cfg.port} is unreachable: {exc}") from exc
+            raise ServiceUnavailable(f"SMTP at {self.where} is unreachable: {exc}") from exc
         return smtp
+
+    def open(self) -> None:
+        """Connect now (a no-op when connected), so a server that is down is found out before
+        any alert is leased: an unreachable server must not use up delivery attempts."""
+        if self._smtp is None:
+            self._smtp = self._connect()
+
+    def delivered(self, message_id: str) -> bool | None:
+        """Ask the server whether it already holds ``message_id`` (``DeliveryStore``). None when
+        the server does not offer the lookup, which is every generic SMTP server."""
+        self.open()
+        assert self._smtp is not None
+        try:
+            self._smtp.ehlo_or_helo_if_needed()
+            if not self._smtp.has_extn(LOOKUP_EXTENSION.lower()):
+                return None
+            code, _ = self._smtp.docmd(LOOKUP_EXTENSION, message_id)
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise ServiceUnavailable(f"SMTP connection to {self.where} lost: {exc}") from exc
+        return True if code == 250 else False if code == 550 else None
 
     def send(self, msg: EmailMessage, recipients: list[str]) -> str:
         """Send; returns a short record of the server's answer. Raises ServiceUnavailable when the
         server cannot be reached (the message was not sent) and DeliveryRejected when it refused."""
-        if self._smtp is None:
-            self._smtp = self._connect()
+        self.open()
+        assert self._smtp is not None
         try:
             refused = self._smtp.send_message(msg, to_addrs=recipients)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -158,11 +204,12 @@ class SmtpSender:
             code = getattr(exc, "smtp_code", 0)
             if 400 <= code < 500:
                 self.close()
-                raise ServiceUnavailable(f"SMTP server deferred the message ({code}): {exc}") from exc
+                raise ServiceUnavailable(
+                    f"SMTP at {self.where} deferred the message ({code}): {exc}") from exc
             raise DeliveryRejected(f"SMTP server refused the message ({code}): {exc}") from exc
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
-            raise ServiceUnavailable(f"SMTP connection lost: {exc}") from exc
+            raise ServiceUnavailable(f"SMTP connection to {self.where} lost: {exc}") from exc
         if refused:
             return f"accepted, some recipients refused: {sorted(refused)}"
         return "accepted"

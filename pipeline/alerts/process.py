@@ -8,20 +8,23 @@ C. create the ledger documents (``op_type=create``, deterministic ids: conflicts
 D. write the clusters (optimistic concurrency; applying a claim twice is a no-op);
 E. mark the claims ``novelty_checked``.
 
-Then every due ledger document is delivered (``send_pending``). Elasticsearch errors raise
-ServiceUnavailable/ServiceError so the task fails and retries; per-claim write errors come back as
-data in the report.
+Then every due ledger document is delivered (``send_pending``: leases, the "already delivered?"
+check and what SMTP leaves possible are described in ``pipeline.alerts.ledger``). Elasticsearch
+errors raise ServiceUnavailable/ServiceError so the task fails and retries; per-claim write errors
+come back as data in the report.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.alerts.ledger import (
+    LEASE,
+    LEASE_FIELDS,
     MAX_ATTEMPTS,
     RETRYABLE,
     alert_id,
@@ -29,11 +32,14 @@ from pipeline.alerts.ledger import (
     ensure_missing_indices,
     event_id,
     iso,
+    lease_state,
     message_id,
+    new_lease_holder,
     thread_root,
 )
 from pipeline.alerts.mail import (
     DeliveryRejected,
+    DeliveryStore,
     SmtpSender,
     build_message,
     kibana_cluster_url,
@@ -299,14 +305,49 @@ def _message_for(settings: Settings, doc: dict[str, Any], now: datetime) -> Any:
     )
 
 
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _alerts_mapping_ready(es: Any, settings: Settings, index: str) -> bool:
+    """False when there is no alerts index yet. An index created before the lease fields existed
+    gets them now (in place): its strict mapping would refuse the lease write otherwise."""
+    from pipeline.es.client import mapped_errors
+
+    with mapped_errors("reading the alert ledger mapping"):
+        found = es.options(ignore_status=404).indices.get_mapping(index=index)
+        bodies = [b for b in dict(found).values() if isinstance(b, dict) and "mappings" in b]
+        if not bodies:
+            return False
+        if any(f not in b["mappings"].get("properties", {}) for b in bodies for f in LEASE_FIELDS):
+            from pipeline.es.schema import ensure_indices
+
+            ensure_indices(es, settings, ["alerts"])
+    return True
+
+
+def _empty_delivery() -> dict[str, Any]:
+    return {"sent": 0, "failed": 0, "pending": 0, "skipped": 0, "leased": 0, "recovered": 0,
+            "gave_up": 0, "sent_ids": [], "errors": []}
+
+
 def send_pending(settings: Settings, es: Any = None, *, now: datetime | None = None,
                  ids: list[str] | None = None, raise_on_unavailable: bool = True,
-                 limit: int = 1000) -> dict[str, Any]:
-    """Deliver every due alert (pending, failed, or stuck in sending past the lease) once.
+                 limit: int = 1000, store: DeliveryStore | None = None,
+                 clock: Callable[[], datetime] | None = None) -> dict[str, Any]:
+    """Deliver every due alert (pending, failed, or in ``sending`` with an expired lease) once.
 
-    Returns {sent, failed, pending, skipped, gave_up, sent_ids, errors}. When the SMTP server is
-    unreachable the alerts stay pending and ServiceUnavailable is raised (after recording the
-    attempt) unless ``raise_on_unavailable`` is False.
+    Returns {sent, failed, pending, skipped, leased, recovered, gave_up, sent_ids, errors}, plus
+    ``smtp_error`` when the SMTP server could not be reached. ``pending``: still to be sent
+    because SMTP is unreachable or deferred; ``leased``: another sender holds them now;
+    ``recovered``: an interrupted earlier attempt had delivered them (found in the server's
+    store), marked sent without sending; ``skipped``: another sender took them first.
+
+    The protocol and what it cannot rule out are in ``pipeline.alerts.ledger``. ``store`` answers
+    "already delivered?" (default: ask the SMTP server, see ``SmtpSender.delivered``); ``clock``
+    is the wall clock the leases are measured with (``now`` is only the run's timestamp, used for
+    the Date header and ``sent_at``). When the SMTP server is unreachable the alerts stay pending
+    and ServiceUnavailable is raised unless ``raise_on_unavailable`` is False.
     """
     from elasticsearch import ConflictError
 
@@ -314,61 +355,104 @@ def send_pending(settings: Settings, es: Any = None, *, now: datetime | None = N
 
     es = _client(settings, es)
     now = now or datetime.now(UTC)
+    wall = clock or _wall_clock
     index = settings.index("alerts")
+    out = _empty_delivery()
     query: dict[str, Any] = {"bool": {"filter": [{"terms": {"status": list(RETRYABLE)}}]}}
     if ids is not None:
         query["bool"]["filter"].append({"ids": {"values": ids}})
+    if not _alerts_mapping_ready(es, settings, index):
+        return out
     with mapped_errors("reading pending alerts"):
-        if not es.indices.exists_alias(name=index):
-            return {"sent": 0, "failed": 0, "pending": 0, "skipped": 0, "gave_up": 0, "sent_ids": [],
-                    "errors": []}
+        # Leases written by other senders since the last refresh must be seen, or their alerts
+        # look pending: the compare-and-set would still stop a second send, but the report would
+        # call them skipped instead of leased.
+        es.indices.refresh(index=index)
         resp = es.search(index=index, query=query, size=limit, seq_no_primary_term=True,
                          sort=[{"created": "asc"}, {"id": "asc"}])
-    out: dict[str, Any] = {"sent": 0, "failed": 0, "pending": 0, "skipped": 0, "gave_up": 0,
-                           "sent_ids": [], "errors": []}
+    work = []
+    for hit in resp["hits"]["hits"]:
+        doc = hit["_source"]
+        if lease_state(doc, wall()) == "held":  # even a last attempt is in flight until it ends
+            out["leased"] += 1
+        elif int(doc.get("attempts") or 0) >= MAX_ATTEMPTS:
+            out["gave_up"] += 1
+        elif due(doc, wall()):
+            work.append(hit)
+        else:
+            out["skipped"] += 1
     unavailable: ServiceUnavailable | None = None
+    holder = new_lease_holder()
+    wrote = False
     with SmtpSender(settings.smtp) as sender:
-        for hit in resp["hits"]["hits"]:
-            doc = hit["_source"]
-            if int(doc.get("attempts") or 0) >= MAX_ATTEMPTS:
-                out["gave_up"] += 1
-                continue
-            if unavailable is not None or not due(doc, now):
-                out["pending" if unavailable else "skipped"] += 1
-                continue
+        if work:
             try:
-                with _es_call(f"taking alert {doc['id']}"):
-                    taken = es.update(index=index, id=hit["_id"], if_seq_no=hit["_seq_no"],
-                                      if_primary_term=hit["_primary_term"],
-                                      doc={"status": "sending", "attempts": int(doc.get("attempts") or 0) + 1,
-                                           "updated": iso(now)})
-            except ConflictError:
-                out["skipped"] += 1  # another worker took it
-                continue
-            mark: dict[str, Any]
-            try:
-                msg = _message_for(settings, doc, now)
-                answer = sender.send(msg, doc["recipients"])
-                mark = {"status": "sent", "sent_at": iso(now), "smtp_response": answer, "last_error": None}
-                out["sent"] += 1
-                out["sent_ids"].append(doc["id"])
+                sender.open()
             except ServiceUnavailable as exc:
                 unavailable = exc
-                mark = {"status": "pending", "last_error": str(exc)}
-                out["pending"] += 1
+                out["pending"] += len(work)
+                work = []
+        lookup: DeliveryStore = store if store is not None else sender
+        for n, hit in enumerate(work):
+            doc = hit["_source"]
+            earlier = int(doc.get("attempts") or 0)
+            taken_at = wall()
+            try:
+                with _es_call(f"leasing alert {doc['id']}"):
+                    taken = es.update(index=index, id=hit["_id"], if_seq_no=hit["_seq_no"],
+                                      if_primary_term=hit["_primary_term"], doc={
+                                          "status": "sending", "attempts": earlier + 1,
+                                          "message_id": doc["message_id"], "lease_holder": holder,
+                                          "lease_expires": iso(taken_at + LEASE), "updated": iso(now)})
+            except ConflictError:
+                out["skipped"] += 1  # another sender leased or finished it since our search
+                continue
+            wrote = True
+            mark: dict[str, Any] = {"lease_expires": None}
+            try:
+                check = None
+                if earlier:
+                    # An earlier attempt may have got as far as DATA: ask before sending again.
+                    found = lookup.delivered(doc["message_id"])
+                    check = {True: "found", False: "not_found", None: "unknown"}[found]
+                    mark["delivery_check"] = check
+                if check == "found":
+                    mark |= {"status": "sent", "sent_at": iso(now), "last_error": None,
+                             "smtp_response": "already in the mail server's store after an "
+                                              "interrupted attempt; not sent again"}
+                    out["recovered"] += 1
+                else:
+                    answer = sender.send(_message_for(settings, doc, now), doc["recipients"])
+                    mark |= {"status": "sent", "sent_at": iso(now), "smtp_response": answer,
+                             "last_error": None}
+                    out["sent"] += 1
+                    out["sent_ids"].append(doc["id"])
+            except ServiceUnavailable as exc:
+                unavailable = exc
+                mark |= {"status": "pending", "last_error": str(exc)}
+                out["pending"] += len(work) - n  # this one and those not tried
             except DeliveryRejected as exc:
-                mark = {"status": "failed", "last_error": str(exc)}
+                mark |= {"status": "failed", "last_error": str(exc)}
                 out["failed"] += 1
                 out["errors"].append({"id": doc["id"], "error": str(exc)})
-            with mapped_errors(f"recording the delivery of alert {doc['id']}"):
-                es.update(index=index, id=hit["_id"], if_seq_no=taken["_seq_no"],
-                          if_primary_term=taken["_primary_term"], doc=mark | {"updated": iso(now)})
-    if out["sent"] + out["failed"] + out["pending"]:
+            try:
+                with _es_call(f"recording the delivery of alert {doc['id']}"):
+                    es.update(index=index, id=hit["_id"], if_seq_no=taken["_seq_no"],
+                              if_primary_term=taken["_primary_term"], doc=mark | {"updated": iso(now)})
+            except ConflictError:
+                # Our lease expired and another sender took the alert over: it decides from here.
+                log.warning("alerts: lease on %s was lost before its outcome (%s) was recorded",
+                            doc["id"], mark.get("status"))
+                out["errors"].append({"id": doc["id"], "error": f"lease lost before recording "
+                                                                 f"{mark.get('status')}"})
+            if unavailable is not None:
+                break
+    if wrote:
         with mapped_errors("refreshing the alert ledger"):
             es.indices.refresh(index=index)
     if unavailable is not None:
         log.warning("alerts: SMTP unavailable, %d alert(s) stay pending: %s", out["pending"], unavailable)
+        out["smtp_error"] = str(unavailable)
         if raise_on_unavailable:
             raise ServiceUnavailable(f"{out['pending']} alert(s) pending: {unavailable}") from unavailable
-        out["smtp_error"] = str(unavailable)
     return out

@@ -5,10 +5,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pipeline.settings import load_settings
+
+EXIT_OK = 0
+EXIT_ITEM_ERRORS = 1
+EXIT_PENDING = 3
+EXIT_UNDELIVERABLE = 4
+
+DELIVERY_EXIT_CODES = f"""\
+exit status:
+  {EXIT_OK}  every due alert was delivered (or there was none); alerts another sender is
+     delivering right now ("leased" in the report) are not counted as a failure
+  {EXIT_ITEM_ERRORS}  some claims (process) or digest documents (digest) could not be written: see "errors"
+  2  an error stopped the command (configuration, Elasticsearch unreachable, SMTP login refused)
+  {EXIT_PENDING}  alerts are still pending: the SMTP server could not be reached or deferred them;
+     they are kept and a later run (or `newswatch alerts send-pending`) delivers them
+  {EXIT_UNDELIVERABLE}  the SMTP server refused alerts, or alerts gave up after their last attempt:
+     a person has to look ("last_error" on the alert in the ledger)
+When several apply, the first of 3, 4, 1 wins. The first line on stderr says why, e.g.
+"newswatch: 524 alert(s) pending: SMTP at 127.0.0.1:8025 refused the connection"."""
 
 
 def _day(value: str) -> date:
@@ -22,6 +42,38 @@ def _print(report: dict) -> None:
     print(json.dumps(report, indent=2, default=str, ensure_ascii=False))
 
 
+def delivery_outcome(delivery: dict[str, Any] | None) -> tuple[int, str | None]:
+    """The exit status a delivery report (``send_pending``) deserves and its one-line reason."""
+    if not delivery:
+        return EXIT_OK, None
+    pending = int(delivery.get("pending") or 0)
+    if pending:
+        why = delivery.get("smtp_error") or "the SMTP server could not take them"
+        return EXIT_PENDING, f"{pending} alert(s) pending: {why}"
+    failed, gave_up = int(delivery.get("failed") or 0), int(delivery.get("gave_up") or 0)
+    if failed or gave_up:
+        parts = []
+        if failed:
+            first = (delivery.get("errors") or [{}])[0].get("error")
+            parts.append(f"{failed} alert(s) refused by the SMTP server" + (f" ({first})" if first else ""))
+        if gave_up:
+            parts.append(f"{gave_up} alert(s) given up after their last attempt")
+        return EXIT_UNDELIVERABLE, "; ".join(parts)
+    return EXIT_OK, None
+
+
+def _finish(report: dict[str, Any], delivery: dict[str, Any] | None, items: str = "") -> int:
+    """Print the reason first (stderr), then the report (stdout); return the exit status.
+    ``items`` names what the report's ``errors`` list is about, when it counts for the status."""
+    code, line = delivery_outcome(delivery)
+    if code == EXIT_OK and items and report.get("errors"):
+        code, line = EXIT_ITEM_ERRORS, f"{len(report['errors'])} {items} failed, see \"errors\""
+    if line:
+        print(f"newswatch: {line}", file=sys.stderr, flush=True)
+    _print(report)
+    return code
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     claims = sub.add_parser("claims", help="extract claims from classified articles")
     claims_actions = claims.add_subparsers(dest="claims_action", metavar="ACTION", required=True)
@@ -31,12 +83,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     alerts = sub.add_parser("alerts", help="novelty, alert emails and digests")
     actions = alerts.add_subparsers(dest="alerts_action", metavar="ACTION", required=True)
-    process = actions.add_parser("process", help="cluster new claims, create alerts and send them")
+    codes = {"epilog": DELIVERY_EXIT_CODES, "formatter_class": argparse.RawDescriptionHelpFormatter}
+    process = actions.add_parser("process", help="cluster new claims, create alerts and send them",
+                                 **codes)
     process.add_argument("--no-send", action="store_true", help="create alerts but do not send")
     process.set_defaults(func=cmd_process)
-    pending = actions.add_parser("send-pending", help="send alerts still pending (e.g. after SMTP was down)")
+    pending = actions.add_parser("send-pending", help="send alerts still pending (e.g. after SMTP was down)",
+                                 **codes)
     pending.set_defaults(func=cmd_send_pending)
-    digest = actions.add_parser("digest", help="send the daily digest of one day")
+    digest = actions.add_parser("digest", help="send the daily digest of one day", **codes)
     digest.add_argument("--day", type=_day, default=None, help="YYYY-MM-DD (default: yesterday, UTC)")
     digest.add_argument("--send-empty", action="store_true", help="also send when nothing matched")
     digest.set_defaults(func=cmd_digest)
@@ -61,23 +116,23 @@ def cmd_process(args: argparse.Namespace) -> int:
     from pipeline.alerts import process_new_claims
 
     report = process_new_claims(load_settings(), deliver=not args.no_send)
-    _print(report)
-    return 1 if report["errors"] else 0
+    return _finish(report, report.get("delivery"), "claim(s)")
 
 
 def cmd_send_pending(args: argparse.Namespace) -> int:
     from pipeline.alerts import send_pending
 
-    _print(send_pending(load_settings()))
-    return 0
+    # Not raised: the operator gets the counts and the reason, and the exit status says "pending".
+    report = send_pending(load_settings(), raise_on_unavailable=False)
+    return _finish(report, report)
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from pipeline.alerts import send_digests
 
     day = args.day or (datetime.now(UTC).date() - timedelta(days=1))
-    _print(send_digests(load_settings(), day=day, send_empty=args.send_empty))
-    return 0
+    report = send_digests(load_settings(), day=day, send_empty=args.send_empty)
+    return _finish(report, report.get("delivery"), "digest document(s)")
 
 
 def cmd_subscriptions(args: argparse.Namespace) -> int:

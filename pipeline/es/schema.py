@@ -121,6 +121,9 @@ ALERTS = IndexSpec("alerts", 1, {
     "created": DATE, "updated": DATE, "sent_at": DATE, "last_error": TEXT, "smtp_response": TEXT,
     "message_id": KW, "thread_root": KW, "references": KW, "subject": TEXT_KW,
     "payload": {"type": "object", "enabled": False},
+    # the sending lease (pipeline.alerts.ledger); new fields only, so the version stays and
+    # ensure_indices/migrate add them to an existing index in place
+    "lease_holder": KW, "lease_expires": DATE, "delivery_check": KW,
 })
 
 FEEDS = IndexSpec("feeds", 1, {

@@ -35,3 +35,28 @@ def test_subscriptions_command_lists_and_reports_errors(tmp_path, monkeypatch, c
     good.write_text("subscriptions:\n  - id: desk\n    recipients: [nobody]\n")
     assert main(["alerts", "subscriptions"]) == 2
     assert "field 'recipients'" in capsys.readouterr().err
+
+
+def test_delivery_outcomes_map_to_documented_exit_codes():
+    from pipeline.cli.alerts import delivery_outcome
+
+    assert delivery_outcome(None) == (0, None)
+    assert delivery_outcome({"sent": 3, "pending": 0, "failed": 0, "gave_up": 0, "leased": 2}) == (0, None)
+    down = {"sent": 0, "pending": 524, "failed": 0, "gave_up": 0,
+            "smtp_error": "SMTP at 127.0.0.1:8025 refused the connection"}
+    assert delivery_outcome(down) == (
+        3, "524 alert(s) pending: SMTP at 127.0.0.1:8025 refused the connection")
+    refused = {"pending": 0, "failed": 1, "gave_up": 2, "errors": [{"id": "x", "error": "550 no such box"}]}
+    code, line = delivery_outcome(refused)
+    assert code == 4 and "1 alert(s) refused by the SMTP server (550 no such box)" in line
+    assert "2 alert(s) given up" in line
+    assert delivery_outcome(down | {"failed": 1})[0] == 3  # SMTP down is the thing to fix first
+
+
+@pytest.mark.parametrize("action", ["process", "send-pending", "digest"])
+def test_the_exit_codes_are_in_the_commands_help(action, capsys):
+    with pytest.raises(SystemExit):
+        main(["alerts", action, "--help"])
+    out = capsys.readouterr().out
+    assert "exit status:" in out
+    assert "3  alerts are still pending" in out and "4  the SMTP server refused alerts" in out
