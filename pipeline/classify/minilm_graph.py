@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
 from pipeline.classify.reference import MiniLMWeights, load_minilm
 
@@ -30,14 +32,10 @@ class _Graph:
         self.initializers: list[Any] = []
 
     def const(self, name: str, value: Any, dtype: Any = np.float32) -> str:
-        from onnx import numpy_helper
-
         self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
         return name
 
     def op(self, op_type: str, name: str, *inputs: str, output: str | None = None, **attrs: Any) -> str:
-        from onnx import helper
-
         output = output or f"{name}_output_0"
         self.nodes.append(helper.make_node(op_type, list(inputs), [output], name=name, **attrs))
         return output
@@ -94,8 +92,6 @@ def _encoder_layer(g: _Graph, w: MiniLMWeights, x: str, mask: str, i: int) -> st
 
 def build_model(w: MiniLMWeights, *, opset: int = 17) -> Any:
     """The ``onnx.ModelProto`` of the encoder (LayerNormalization needs opset 17 or later)."""
-    from onnx import TensorProto, helper
-
     if opset < 17:
         raise ValueError(f"opset {opset}: the graph uses LayerNormalization, which needs opset 17 or later")
     g = _Graph()
@@ -138,8 +134,6 @@ def build_model(w: MiniLMWeights, *, opset: int = 17) -> Any:
 def write_graph(model_dir: Path, target: Path, *, opset: int = 17) -> dict[str, Any]:
     """Write the fp32 graph of the model in ``model_dir`` to ``target`` (replaced only once the
     written file passes ``onnx.checker``); returns ``{"nodes", "matmul_nodes", "bytes", "opset"}``."""
-    import onnx
-
     model = build_model(load_minilm(model_dir), opset=opset)
     tmp = target.with_name(target.name + ".tmp")
     try:

@@ -126,6 +126,7 @@ def _matmul_nodes(graph: Path) -> list[str]:
 
 
 def _quantize_int8(source: Path, target: Path, include: Callable[[str], bool]) -> dict[str, Any]:
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     names = _matmul_nodes(source)
@@ -138,6 +139,12 @@ def _quantize_int8(source: Path, target: Path, include: Callable[[str], bool]) -
                          op_types_to_quantize=["MatMul"], nodes_to_exclude=excluded)
     finally:
         root.setLevel(level)
+    # The quantizer records inferred shapes. With them ONNX Runtime 1.32 fuses every residual Add +
+    # LayerNormalization into SkipLayerNormalization, which on CPU was 8x slower than the two ops
+    # (2.1 vs 0.26 ms on a 32x29x384 tensor); without them int8 ran 26% faster (1 thread).
+    model = onnx.load(str(target))
+    del model.graph.value_info[:]
+    onnx.save(model, str(target))
     return {"weight_type": "QInt8", "per_channel": True, "op_types": ["MatMul"],
             "quantized_nodes": len(names) - len(excluded), "matmul_nodes": len(names)}
 
