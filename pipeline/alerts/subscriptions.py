@@ -2,7 +2,8 @@
 
 Operators edit ``config/subscriptions.yaml`` (or the file named by
 ``NEWSWATCH_SUBSCRIPTIONS_FILE``), never code. A bad entry is a ConfigError that names the file,
-the line, the subscription and the field, so one typo is found in seconds, not by a missing email.
+the line, the subscription and the field, so one typo is found in seconds, not by a missing email;
+every problem in the file is reported at once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, raise_config_problems
 
 __all__ = ["Subscription", "load_subscriptions", "parse_subscriptions"]
 
@@ -83,58 +84,69 @@ def _line_numbers(text: str) -> list[int]:
     return []
 
 
-def _parse_one(raw: Any, index: int, line: int | None, ctx: _Ctx) -> Subscription:
+def _parse_one(raw: Any, index: int, line: int | None, ctx: _Ctx,
+               problems: list[ConfigError]) -> Subscription | None:
+    """One subscription; every problem found is appended to ``problems`` (the fields are checked
+    independently, so one typo does not hide the next)."""
     item = str(raw.get("id")) if isinstance(raw, dict) and raw.get("id") else f"#{index + 1}"
+    before = len(problems)
 
-    def fail(message: str, fld: str | None = None) -> ConfigError:
-        return ConfigError(message, path=ctx.path, item=item, field=fld, line=line)
+    def fail(message: str, fld: str | None = None) -> None:
+        problems.append(ConfigError(message, path=ctx.path, item=item, field=fld, line=line))
 
     if not isinstance(raw, dict):
-        raise fail("each subscription must be a mapping")
+        fail("each subscription must be a mapping")
+        return None
     unknown = set(raw) - {"id", "name", "recipients", "motives", "mode", "min_score", "on_topic_only",
                           "events"}
-    if unknown:
-        raise fail(f"unknown field(s) {sorted(unknown)}", sorted(unknown)[0])
+    for name in sorted(unknown):
+        fail(f"unknown field {name!r}", name)
     sid = raw.get("id")
     if not isinstance(sid, str) or not _ID.match(sid):
-        raise fail("id must be lower-case letters, digits, '.', '_' or '-'", "id")
-    if sid in ctx.seen:
-        raise fail("duplicate id", "id")
-    ctx.seen.add(sid)
+        fail("id must be lower-case letters, digits, '.', '_' or '-'", "id")
+    elif sid in ctx.seen:
+        fail("duplicate id", "id")
+    else:
+        ctx.seen.add(sid)
     recipients = raw.get("recipients")
     if isinstance(recipients, str):
         recipients = [recipients]
     if not recipients or not isinstance(recipients, list):
-        raise fail("at least one recipient address is required", "recipients")
+        fail("at least one recipient address is required", "recipients")
+        recipients = []
     for address in recipients:
         if not isinstance(address, str) or not _EMAIL.match(address.strip()):
-            raise fail(f"not an email address: {address!r}", "recipients")
+            fail(f"not an email address: {address!r}", "recipients")
     motives = raw.get("motives") or []
     if isinstance(motives, str):
         motives = [motives]
     if not isinstance(motives, list) or not all(isinstance(m, str) for m in motives):
-        raise fail("motives must be a list of motive ids", "motives")
-    if ctx.known_motives is not None:
+        fail("motives must be a list of motive ids", "motives")
+    elif ctx.known_motives is not None:
         bad = [m for m in motives if m not in ctx.known_motives]
         if bad:
-            raise fail(f"unknown motive id(s) {bad}; see config/taxonomy.yaml", "motives")
+            fail(f"unknown motive id(s) {bad}; see config/taxonomy.yaml", "motives")
     mode = raw.get("mode", "immediate")
     if mode not in MODES:
-        raise fail(f"mode must be one of {', '.join(MODES)}", "mode")
+        fail(f"mode must be one of {', '.join(MODES)}", "mode")
+    min_score = 0.0
     try:
         min_score = float(raw.get("min_score", 0.0))
     except (TypeError, ValueError):
-        raise fail("min_score must be a number between 0 and 1", "min_score") from None
-    if not 0.0 <= min_score <= 1.0:
-        raise fail("min_score must be between 0 and 1", "min_score")
+        fail("min_score must be a number between 0 and 1", "min_score")
+    else:
+        if not 0.0 <= min_score <= 1.0:
+            fail("min_score must be between 0 and 1", "min_score")
     on_topic_only = raw.get("on_topic_only", True)
     if not isinstance(on_topic_only, bool):
-        raise fail("on_topic_only must be true or false", "on_topic_only")
+        fail("on_topic_only must be true or false", "on_topic_only")
     events = raw.get("events", list(EVENTS))
     if isinstance(events, str):
         events = [events]
     if not isinstance(events, list) or not events or any(e not in EVENTS for e in events):
-        raise fail(f"events must be a non-empty list from {', '.join(EVENTS)}", "events")
+        fail(f"events must be a non-empty list from {', '.join(EVENTS)}", "events")
+    if len(problems) > before:
+        return None
     return Subscription(id=sid, recipients=tuple(a.strip() for a in recipients), motives=tuple(motives),
                         mode=mode, min_score=min_score, on_topic_only=on_topic_only,
                         events=tuple(events), name=raw.get("name"))
@@ -142,7 +154,9 @@ def _parse_one(raw: Any, index: int, line: int | None, ctx: _Ctx) -> Subscriptio
 
 def parse_subscriptions(text: str, path: str = "<subscriptions>",
                         known_motives: Iterable[str] | None = None) -> list[Subscription]:
-    """Parse and validate subscriptions YAML (``subscriptions: [...]``)."""
+    """Parse and validate subscriptions YAML (``subscriptions: [...]``).
+
+    Raises ``ConfigError`` for one problem, ``ConfigErrors`` listing every problem for several."""
     import yaml
 
     try:
@@ -157,8 +171,11 @@ def parse_subscriptions(text: str, path: str = "<subscriptions>",
         raise ConfigError("expected a mapping with a 'subscriptions' list", path=path)
     lines = _line_numbers(text)
     ctx = _Ctx(path, set(known_motives) if known_motives is not None else None)
-    return [_parse_one(raw, i, lines[i] if i < len(lines) else None, ctx)
-            for i, raw in enumerate(data.get("subscriptions") or [])]
+    problems: list[ConfigError] = []
+    parsed = [_parse_one(raw, i, lines[i] if i < len(lines) else None, ctx, problems)
+              for i, raw in enumerate(data.get("subscriptions") or [])]
+    raise_config_problems(problems)
+    return [s for s in parsed if s is not None]
 
 
 def load_subscriptions(path: str | Path, known_motives: Iterable[str] | None = None) -> list[Subscription]:

@@ -1,7 +1,8 @@
 """``newswatch classify INPUT.jsonl`` and ``newswatch eval``.
 
-``classify`` is a contract other tools rely on: one JSON line out per input line, in order; a
-malformed line gets ``{"id": ..., "error": ...}`` and the rest go on. Progress goes to stderr so
+``classify`` is a contract other tools rely on: one JSON line out per input line (split on
+``\n`` only), in order, each with its ``line`` number; a malformed line gets
+``{"id": ..., "line": n, "error": ..., "field": ...}`` and the rest go on. Progress goes to stderr so
 stdout stays machine-readable. ``eval`` prints on-topic accuracy and per-motive precision, recall
 and F1 (article and sentence level) for the held-out and tuning splits separately.
 """
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,8 +24,10 @@ BATCH = 16
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("classify", help="classify articles from a JSON-lines file",
-                            description="Read {id, title, text[, language]} per line; write one "
-                                        "JSON result per line (stdout or --output).")
+                            description="Read {id, title, text[, language]} per line (lines end at "
+                                        "\\n only; invalid UTF-8 and lone surrogates become U+FFFD, "
+                                        "flagged in 'repaired'); write one JSON result per input "
+                                        "line, with its 'line' number (stdout or --output).")
     parser.add_argument("input", help="JSON-lines file, or - for stdin")
     parser.add_argument("--output", "-o", help="write results here instead of stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -42,25 +48,70 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # ---------------------------------------------------------------- classify
 
-def _parse(line: str, number: int) -> tuple[str | None, dict[str, Any] | None, str | None]:
-    """``(id, record, error)`` for one input line."""
+# Records are separated by b"\n" only: U+2028, U+2029, U+0085, \r, \v and \f are ordinary
+# characters inside a record (str.splitlines() would cut a valid JSON line into pieces and shift
+# every later line number). Each line is decoded as UTF-8 with one stated repair rule: every
+# invalid byte sequence, and every lone surrogate a JSON "\ud800" escape produces (which no
+# encoder downstream can write), becomes U+FFFD, and the record says so in "repaired".
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins valid escaped pairs: the rest are lone
+REPLACEMENT = "\ufffd"
+_FIELDS = ("id", "title", "text", "language")
+
+
+@dataclass
+class _Line:
+    number: int
+    ident: str | None = None
+    record: dict[str, Any] | None = None
+    error: str | None = None
+    field: str | None = None
+    repaired: list[str] = dataclass_field(default_factory=list)
+
+
+def _repair(value: str) -> tuple[str, int]:
+    return _LONE_SURROGATE.subn(REPLACEMENT, value)
+
+
+def _parse(raw: bytes, number: int) -> _Line:
+    """One input line (without its b"\n") as a record to classify or an error naming the field."""
+    line = _Line(number)
     try:
-        record = json.loads(line)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", "replace")
+        line.repaired.append("line: invalid UTF-8 bytes replaced by U+FFFD")
+    if not text.strip():
+        line.error = f"line {number}: empty line (expected a JSON object)"
+        return line
+    try:
+        # strict=False: a raw control character (tab, NUL) inside a string is kept, not refused
+        record = json.loads(text, strict=False)
     except ValueError as exc:
-        return None, None, f"line {number}: not valid JSON ({exc.args[0] if exc.args else exc})"
+        line.error = f"line {number}: not valid JSON ({exc.args[0] if exc.args else exc})"
+        return line
     if not isinstance(record, dict):
-        return None, None, f"line {number}: expected a JSON object"
+        line.error = f"line {number}: expected a JSON object"
+        return line
+    for key in _FIELDS:
+        if isinstance(record.get(key), str):
+            record[key], count = _repair(record[key])
+            if count:
+                line.repaired.append(f"{key}: {count} lone surrogate(s) replaced by U+FFFD")
     ident = record.get("id")
-    ident = ident if isinstance(ident, str) else (str(ident) if ident is not None else None)
+    line.ident = ident if isinstance(ident, str) else (_repair(str(ident))[0] if ident is not None else None)
     for key in ("title", "text"):
         if not isinstance(record.get(key), str):
-            return ident, None, f"line {number}: field {key!r} must be a string"
-    if ident is None:
-        return None, None, f"line {number}: field 'id' is missing"
+            line.error, line.field = f"line {number}: field {key!r} must be a string", key
+            return line
+    if line.ident is None:
+        line.error, line.field = f"line {number}: field 'id' is missing", "id"
+        return line
     language = record.get("language")
     if language is not None and not isinstance(language, str):
-        return ident, None, f"line {number}: field 'language' must be a string"
-    return ident, record, None
+        line.error, line.field = f"line {number}: field 'language' must be a string", "language"
+        return line
+    line.record = record
+    return line
 
 
 def result_line(ident: str, result: Any) -> dict[str, Any]:
@@ -74,44 +125,78 @@ def result_line(ident: str, result: Any) -> dict[str, Any]:
     }
 
 
-def classify_stream(lines: Iterator[str], out: IO[str], *, total: int | None = None,
+def _records(source: IO[bytes]) -> Iterator[bytes]:
+    """Lines of a binary stream split on b"\n" only, one at a time (a 5 MB line is read once)."""
+    for number, raw in enumerate(source):
+        if number == 0 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a UTF-8 byte-order mark some editors write
+        if raw.endswith(b"\n"):
+            raw = raw[:-1]
+        yield raw[:-1] if raw.endswith(b"\r") else raw
+
+
+def _count_lines(path: Path) -> int:
+    count, last = 0, b"\n"
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
+
+
+def classify_stream(lines: Iterable[bytes | str], out: IO[bytes], *, total: int | None = None,
                     progress: bool = True) -> dict[str, int]:
+    """Classify JSON lines; exactly one output line per input line, in order, each with its
+    ``line`` number; a line that cannot be classified gets ``{"id", "line", "error"[, "field"]}``."""
     from tqdm import tqdm
 
     from pipeline.classify.model import ArticleInput, get_classifier
 
     classifier = None
-    counts = {"lines": 0, "ok": 0, "errors": 0}
-    pending: list[tuple[str | None, dict[str, Any] | None, str | None]] = []
+    counts = {"lines": 0, "ok": 0, "errors": 0, "repaired": 0}
+    pending: list[_Line] = []
     bar = tqdm(total=total, unit="article", file=sys.stderr, disable=not progress or total is None
                or total < 2, desc="classify")
 
-    def flush() -> None:
+    def classify(batch: list[_Line]) -> list[Any]:
         nonlocal classifier
-        records = [(i, r) for i, r, e in pending if e is None]
-        results = {}
-        if records:
-            classifier = classifier or get_classifier()
-            outputs = classifier.classify_articles([ArticleInput(r["title"], r["text"],
-                                                                 r.get("language")) for _, r in records])
-            results = {n: res for n, res in zip([id(r) for _, r in records], outputs, strict=True)}
-        for ident, record, error in pending:
-            if error is not None:
-                out.write(json.dumps({"id": ident, "error": error}, ensure_ascii=False) + "\n")
+        classifier = classifier or get_classifier()
+        return classifier.classify_articles([ArticleInput(x.record["title"], x.record["text"],
+                                                          x.record.get("language")) for x in batch])
+
+    def flush() -> None:
+        todo = [x for x in pending if x.error is None]
+        results: dict[int, Any] = {}
+        if todo:
+            try:
+                results = dict(zip([x.number for x in todo], classify(todo), strict=True))
+            except Exception:  # noqa: BLE001 - one bad article must not cost its batch: retry one by one
+                for x in todo:
+                    try:
+                        results[x.number] = classify([x])[0]
+                    except Exception as exc:  # noqa: BLE001 - reported in this line's record
+                        x.error = f"line {x.number}: could not be classified ({type(exc).__name__}: {exc})"
+        for x in pending:
+            if x.error is not None:
+                record: dict[str, Any] = {"id": x.ident, "line": x.number, "error": x.error}
+                if x.field:
+                    record["field"] = x.field
                 counts["errors"] += 1
             else:
-                out.write(json.dumps(result_line(ident or "", results[id(record)]),
-                                     ensure_ascii=False) + "\n")
+                record = {**result_line(x.ident or "", results[x.number]), "line": x.number}
                 counts["ok"] += 1
+            if x.repaired:
+                record["repaired"] = x.repaired
+                counts["repaired"] += 1
+            out.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "replace"))
             bar.update(1)
         out.flush()
         pending.clear()
 
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, raw in enumerate(lines, start=1):
         counts["lines"] += 1
-        pending.append(_parse(line, number))
+        pending.append(_parse(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw,
+                              number))
         if len(pending) >= BATCH:
             flush()
     flush()
@@ -123,19 +208,27 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from pipeline.errors import ConfigError
 
     if args.input == "-":
-        lines: list[str] = sys.stdin.read().splitlines()
+        source, total = sys.stdin.buffer, None
     else:
         path = Path(args.input)
         if not path.is_file():
             raise ConfigError("input file not found", path=str(path))
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    total = sum(1 for line in lines if line.strip())
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as out:
-            counts = classify_stream(iter(lines), out, total=total, progress=not args.no_progress)
-    else:
-        counts = classify_stream(iter(lines), sys.stdout, total=total, progress=not args.no_progress)
-    print(f"classified {counts['ok']} of {counts['lines']} lines, {counts['errors']} errors",
+        try:
+            source, total = path.open("rb"), _count_lines(path)
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
+    try:
+        if args.output:
+            with open(args.output, "wb") as out:
+                counts = classify_stream(_records(source), out, total=total, progress=not args.no_progress)
+        else:
+            counts = classify_stream(_records(source), sys.stdout.buffer, total=total,
+                                     progress=not args.no_progress)
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    repaired = f", {counts['repaired']} repaired" if counts["repaired"] else ""
+    print(f"classified {counts['ok']} of {counts['lines']} lines, {counts['errors']} errors{repaired}",
           file=sys.stderr)
     return 1 if counts["errors"] and not counts["ok"] else 0
 

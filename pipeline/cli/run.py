@@ -3,8 +3,10 @@
 It starts Elasticsearch, the SMTP catcher, the sample feed server and Airflow (in that order, so
 a failure names the service that failed), creates the indices, prints where to look, and then
 prints one summary line every few seconds, read from Elasticsearch: what the DAGs have done so
-far. Ctrl-C (or SIGTERM) stops every service it started, so nothing is left running; a second
-Ctrl-C while stopping is ignored rather than leaving half-stopped processes behind.
+far. Ctrl-C, SIGTERM or SIGHUP (the terminal closed) stops every service it started, so nothing is
+left running, whether its output goes to a terminal, a file or a pipe that has closed: a message
+that cannot be written is dropped, never allowed to skip the stop. A second signal while stopping
+is ignored rather than leaving half-stopped processes behind.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pipeline.errors import NewswatchError, ServiceUnavailable, SetupError
 from pipeline.settings import Settings, load_settings
 from pipeline.stack import manager
-from pipeline.stack.common import read_pid
+from pipeline.stack.common import STOP_SIGNALS, read_pid
 
 __all__ = ["Summary", "format_summary", "register", "summary_counts"]
 
@@ -163,8 +165,14 @@ def _reap(pids: set[int], done: threading.Event) -> None:
         done.wait(0.1)
 
 
-def _down_services(settings: Settings, services: list[str], say: Callable[[str], None]) -> list[str]:
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # finish stopping, whatever happens
+def _down_services(settings: Settings, services: list[str], say: Callable[[str], None]) -> bool:
+    """Stop the services; True when none of them is left running. Never raises, so nothing after
+    it is skipped.
+
+    The caller keeps its stop-signal handler installed, which after the first signal only records
+    further ones: a second Ctrl-C (or the SIGHUP of a closing terminal) while stopping is ignored
+    rather than leaving half-stopped processes behind.
+    """
     done = threading.Event()
     reaper: threading.Thread | None = None
     try:
@@ -176,18 +184,20 @@ def _down_services(settings: Settings, services: list[str], say: Callable[[str],
         still = [s.name for s in manager.status(settings) if s.running and s.name in services]
         if still:
             say(f"warning: still answering: {', '.join(still)} (run `newswatch stack down`)")
-        else:
-            say(f"stopped: {', '.join(stopped) or 'nothing was running'}; nothing is left running.")
-        return stopped
+            return False
+        say(f"stopped: {', '.join(stopped) or 'nothing was running'}; nothing is left running.")
+        return True
     except OSError as exc:  # the state folder itself is unusable, so no pid file of ours exists
         say(f"could not read the pid files under {settings.state_dir} ({exc.strerror or exc}); "
             "nothing was started from it")
-        return []
+        return True
+    except Exception as exc:  # noqa: BLE001 - report and go on: the exit status says it failed
+        say(f"warning: stopping failed: {exc} (run `newswatch stack down`)")
+        return False
     finally:
         done.set()
         if reaper is not None:
             reaper.join(timeout=2)
-        signal.signal(signal.SIGINT, previous)
 
 
 def _services(value: str) -> list[str]:
@@ -230,46 +240,121 @@ def _demo_defaults(settings: Settings, services: list[str], say: Callable[[str],
         os.environ["NEWSWATCH_INGEST_SCHEDULE"] = "* * * * *"
 
 
-def _raise_interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
+class _Output:
+    """Prints lines to the first of its streams that still works, and gives up on one for good at
+    its first failure: a closed pipe (``| tee`` killed by the same Ctrl-C), a terminal that hung up
+    (EIO after SIGHUP), a full disk or a closed file. Nothing written here can raise, so no message
+    can ever skip stopping the services."""
+
+    def __init__(self, *streams: IO[str]) -> None:
+        self.streams = list(streams)
+        self.dead: set[int] = set()
+
+    def __call__(self, msg: str) -> None:
+        for i, stream in enumerate(self.streams):
+            if i in self.dead:
+                continue
+            try:
+                print(msg, file=stream, flush=True)
+                return
+            except (OSError, ValueError):
+                self.dead.add(i)
+                _to_devnull(stream)
+
+
+def _to_devnull(stream: IO[str]) -> None:
+    """Point a dead stream's descriptor at /dev/null: what is still buffered in it, later logging
+    and the interpreter's final flush then go nowhere instead of raising a second time."""
+    try:
+        fd = stream.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP arrived: stop everything (a KeyboardInterrupt, so code that
+    cleans up on Ctrl-C cleans up on all three)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _StopSignals:
+    """Turns the first stop signal into ``_Stopped`` and only records the later ones, so a signal
+    that arrives while stopping (even before the ``finally`` block has begun) cannot cut it short."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.stopping = False
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        for sig in STOP_SIGNALS:
+            # installed explicitly even for SIGINT: a process started in the background by a
+            # script inherits SIGINT as "ignored", and Ctrl-C or `kill -INT` must still stop it
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.signum = signum
+        raise _Stopped(signum)
+
+    def __exit__(self, *_: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    def say(msg: str) -> None:
-        print(msg, flush=True)
+    """Exit status: 0 when ``--duration`` ran out, 128 + the signal number when stopped by
+    SIGINT (130), SIGTERM (143) or SIGHUP (129), 2 when a service could not be set up or the
+    configuration is invalid, 3 when Elasticsearch is unavailable; 1 when stopping itself failed."""
+    from pipeline.cli import exit_status
 
+    say = _Output(sys.stdout, sys.stderr)
+    tell = _Output(sys.stderr, sys.stdout)  # errors: stderr first, stdout when stderr is gone
     services: list[str] = args.services
-    _demo_defaults(load_settings(), services, say)
-    settings = load_settings()
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops as cleanly as Ctrl-C
-    # A process started in the background by a script inherits SIGINT as "ignored"; Ctrl-C and
-    # `kill -INT` must still stop the demo, so install Python's handler explicitly.
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        _start(settings, services, say)
-        from pipeline.es.client import build_client, mapped_errors
-        from pipeline.es.schema import ensure_indices
+    code = 0
+    with _StopSignals() as stops:
+        settings: Settings | None = None
+        try:
+            _demo_defaults(load_settings(), services, say)
+            settings = load_settings()
+            _start(settings, services, say)
+            from pipeline.es.client import build_client, mapped_errors
+            from pipeline.es.schema import ensure_indices
 
-        es = build_client(settings)
-        with mapped_errors("creating the indices"):
-            ensure_indices(es, settings)
-        say(where_to_look(settings, services))
-        _watch(es, settings, services, args.refresh, args.duration, say)
-    except KeyboardInterrupt:
-        say("\ninterrupted")
-    except NewswatchError as exc:
-        print(f"newswatch run: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except OSError as exc:  # e.g. a state folder that is a file, or not writable
-        print(f"newswatch run: cannot use {exc.filename or settings.state_dir}: {exc.strerror or exc}; "
-              "fix it or set NEWSWATCH_STATE_DIR to a folder you own", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
-        if not args.keep_running:
-            _down_services(settings, services, say)
-    return 0
+            es = build_client(settings)
+            with mapped_errors("creating the indices"):
+                ensure_indices(es, settings)
+            say(where_to_look(settings, services))
+            _watch(es, settings, services, args.refresh, args.duration, say)
+        except _Stopped as stopped:
+            say(f"\n{signal.Signals(stopped.signum).name}: stopping")
+            code = 128 + stopped.signum
+        except KeyboardInterrupt:  # raised by code that installs its own SIGINT handler
+            say("\ninterrupted")
+            code = 130
+        except NewswatchError as exc:
+            tell(f"newswatch run: {exc}")
+            code = exit_status(exc)
+        except OSError as exc:  # e.g. a state folder that is a file, or not writable
+            where = exc.filename or (settings.state_dir if settings else "the state folder")
+            tell(f"newswatch run: cannot use {where}: {exc.strerror or exc}; "
+                 "fix it or set NEWSWATCH_STATE_DIR to a folder you own")
+            code = 2
+        finally:
+            stops.stopping = True  # from here on a signal is recorded, never raised
+            if settings is not None and not args.keep_running \
+                    and not _down_services(settings, services, say) and (code == 0 or code > 128):
+                code = 1  # something is left running: say so in the status as well
+    return code
 
 
 def _watch(es: Any, settings: Settings, services: list[str], refresh: float, duration: float,

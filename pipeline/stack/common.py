@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -89,3 +93,55 @@ def tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return f"(no log at {path})"
+
+
+@contextmanager
+def deferred_signals(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
+    """Hold back Python-level handlers of ``signals`` until the block ends.
+
+    Around "start a process, then write its pid file": an interrupt between the two would leave a
+    service running that no pid file names, so no ``down`` could find it. A signal that arrives
+    meanwhile is delivered (its original handler called) as soon as the block ends. Handlers are
+    swapped rather than the signal mask blocked, because a child inherits a blocked mask and would
+    then ignore the very signals meant to stop it; a caught signal is reset to default on exec.
+    Outside the main thread (where handlers cannot be changed) the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    saved = {}
+    for sig in signals:
+        current = signal.getsignal(sig)
+        if callable(current):  # SIG_IGN / SIG_DFL need no deferring (and must not become caught)
+            saved[sig] = signal.signal(sig, lambda signum, _frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(pending):
+            handler = saved[sig]
+            if callable(handler):
+                handler(sig, None)
+
+
+def processes_using(folder: Path, command_hint: str) -> list[int]:
+    """Pids of processes (not this one) whose command line contains ``command_hint`` and that hold
+    a file under ``folder`` open: how a service whose pid file is missing (interrupted before it
+    wrote one) is still found, by the state folder only it writes to."""
+    prefix = f"{Path(folder).resolve()}/"
+    hint = command_hint.encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if hint not in (entry / "cmdline").read_bytes():
+                continue
+            targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except OSError:  # gone meanwhile, or not ours to inspect
+            continue
+        if any(t.startswith(prefix) for t in targets) and pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found

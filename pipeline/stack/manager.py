@@ -15,7 +15,15 @@ from pathlib import Path
 from pipeline.errors import SetupError
 from pipeline.settings import Settings
 from pipeline.stack import elasticsearch as es_node
-from pipeline.stack.common import port_is_free, read_pid, stop_pid, tail, wait_for
+from pipeline.stack.common import (
+    deferred_signals,
+    port_is_free,
+    processes_using,
+    read_pid,
+    stop_pid,
+    tail,
+    wait_for,
+)
 
 SERVICES = ("elasticsearch", "smtp", "feeds", "airflow")
 
@@ -53,11 +61,11 @@ def _start_python_service(name: str, module: str, args: list[str], port: int,
         raise SetupError(f"port {port} for the {name} service is already taken; stop what uses "
                          f"it or choose another port (see README, 'Configuration').")
     log = run_dir / f"{name}.log"
-    with log.open("a") as fh:
+    with log.open("a") as fh, deferred_signals():
         proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=fh,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-    pid_file.write_text(str(proc.pid))
+        pid_file.write_text(str(proc.pid))
     if not wait_for(lambda: not port_is_free(port) or proc.poll() is not None, 30, 0.1) \
             or proc.poll() is not None:
         raise SetupError(f"the {name} service did not start:\n{tail(log)}")
@@ -107,7 +115,7 @@ def down(settings: Settings, services: list[str] | None = None) -> list[str]:
     for name in reversed(services or list(SERVICES)):
         try:
             if name == "elasticsearch":
-                was = es_node.stop(es_config(settings))
+                was = _stop_elasticsearch(settings)
             elif name == "airflow":
                 was = _stop_airflow(settings)
             else:
@@ -120,6 +128,17 @@ def down(settings: Settings, services: list[str] | None = None) -> list[str]:
     if failures:
         raise SetupError("could not stop: " + "; ".join(failures))
     return stopped
+
+
+def _stop_elasticsearch(settings: Settings) -> bool:
+    """Stop the node of this state folder: by its pid file, and then any node still writing under
+    that folder (one interrupted while starting may not have written its pid file yet)."""
+    cfg = es_config(settings)
+    was = es_node.stop(cfg)
+    for pid in processes_using(cfg.state_dir / "elasticsearch", "org.elasticsearch"):
+        stop_pid(pid, timeout=60)
+        was = True
+    return was
 
 
 def _stop_airflow(settings: Settings) -> bool:

@@ -92,7 +92,7 @@ def test_a_service_that_cannot_start_is_named_and_the_rest_is_stopped(capsys, ru
     finally:
         blocker.close()
     captured = capsys.readouterr()
-    assert code == 1
+    assert code == 2  # could not be set up: see `newswatch --help`, exit codes
     assert "feeds failed to start" in captured.err
     assert f"port {run_env['feeds']}" in captured.err and "Traceback" not in captured.err
     assert port_is_free(run_env["smtp"])  # smtp had started; it was stopped again
@@ -105,7 +105,7 @@ def test_an_unusable_state_folder_is_a_clear_message(capsys, run_env, monkeypatc
     monkeypatch.setenv("NEWSWATCH_STATE_DIR", str(not_a_folder))
     code = main(["run", "--services", "smtp,feeds", "--duration", "1"])
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2
     assert str(not_a_folder) in err and "NEWSWATCH_STATE_DIR" in err
     assert "Traceback" not in err
     assert port_is_free(run_env["smtp"]) and port_is_free(run_env["feeds"])

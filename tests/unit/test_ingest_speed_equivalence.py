@@ -138,7 +138,9 @@ def test_detect_language_matches_py3langid_on_corpus_samples():
         if len(sample) >= 20:
             code, prob = plain.classify(sample)
             assert guess.confidence == float(prob)
-            assert guess.code == code
+            # a short text's weak guess may be overridden (kept in ``guessed``); the automaton's
+            # own answer must still be py3langid's
+            assert (guess.guessed or guess.code) == code
 
 
 def test_the_model_automaton_depends_only_on_its_last_depth_bytes():
