@@ -12,22 +12,24 @@ from typing import Any
 
 from pipeline.settings import load_settings
 
+# The codes of `newswatch --help`: 1 "done, part of the work failed", 3 "a service is down".
 EXIT_OK = 0
 EXIT_ITEM_ERRORS = 1
 EXIT_PENDING = 3
-EXIT_UNDELIVERABLE = 4
+EXIT_UNDELIVERABLE = 1
 
 DELIVERY_EXIT_CODES = f"""\
 exit status:
   {EXIT_OK}  every due alert was delivered (or there was none); alerts another sender is
      delivering right now ("leased" in the report) are not counted as a failure
-  {EXIT_ITEM_ERRORS}  some claims (process) or digest documents (digest) could not be written: see "errors"
-  2  an error stopped the command (configuration, Elasticsearch unreachable, SMTP login refused)
+  {EXIT_ITEM_ERRORS}  the SMTP server refused alerts, or alerts gave up after their last attempt (a
+     person has to look: "last_error" on the alert in the ledger), or some claims (process) or
+     digest documents (digest) could not be written: see "errors"
+  2  an error stopped the command (configuration, SMTP login refused)
   {EXIT_PENDING}  alerts are still pending: the SMTP server could not be reached or deferred them;
-     they are kept and a later run (or `newswatch alerts send-pending`) delivers them
-  {EXIT_UNDELIVERABLE}  the SMTP server refused alerts, or alerts gave up after their last attempt:
-     a person has to look ("last_error" on the alert in the ledger)
-When several apply, the first of 3, 4, 1 wins. The first line on stderr says why, e.g.
+     they are kept and a later run (or `newswatch alerts send-pending`) delivers them; also
+     Elasticsearch unreachable
+When both 3 and 1 apply, 3 wins. The first line on stderr says why, e.g.
 "newswatch: 524 alert(s) pending: SMTP at 127.0.0.1:8025 refused the connection"."""
 
 

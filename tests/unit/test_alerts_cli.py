@@ -48,7 +48,7 @@ def test_delivery_outcomes_map_to_documented_exit_codes():
         3, "524 alert(s) pending: SMTP at 127.0.0.1:8025 refused the connection")
     refused = {"pending": 0, "failed": 1, "gave_up": 2, "errors": [{"id": "x", "error": "550 no such box"}]}
     code, line = delivery_outcome(refused)
-    assert code == 4 and "1 alert(s) refused by the SMTP server (550 no such box)" in line
+    assert code == 1 and "1 alert(s) refused by the SMTP server (550 no such box)" in line
     assert "2 alert(s) given up" in line
     assert delivery_outcome(down | {"failed": 1})[0] == 3  # SMTP down is the thing to fix first
 
@@ -59,4 +59,4 @@ def test_the_exit_codes_are_in_the_commands_help(action, capsys):
         main(["alerts", action, "--help"])
     out = capsys.readouterr().out
     assert "exit status:" in out
-    assert "3  alerts are still pending" in out and "4  the SMTP server refused alerts" in out
+    assert "3  alerts are still pending" in out and "1  the SMTP server refused alerts" in out
