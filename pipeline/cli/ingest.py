@@ -1,16 +1,25 @@
 """``newswatch ingest --once`` and ``newswatch sources check|status``.
 
 Parsing and printing only; the work is ``pipeline.ingest.ingest_once`` / ``check_sources``.
+
+Exit codes of ``newswatch ingest --once``: 0 when every polled source succeeded (articles that
+kept the feed text because their page failed do not count as failures: they are indexed);
+``EXIT_SOURCE_FAILED`` (1) when at least one source failed, after a one-line summary naming them
+on stderr (the other sources' articles and states are written all the same); 2 for a
+configuration error and 130 for Ctrl-C (``pipeline.cli.main``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from pipeline.settings import Settings, load_settings
+
+EXIT_SOURCE_FAILED = 1
 
 
 def _ids(value: str) -> list[str]:
@@ -18,7 +27,13 @@ def _ids(value: str) -> list[str]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    ingest = sub.add_parser("ingest", help="poll the sources and index new articles")
+    ingest = sub.add_parser(
+        "ingest",
+        help="poll the sources and index new articles",
+        description="Poll the sources and index new articles. Exit code 0 when every polled source "
+        f"succeeded, {EXIT_SOURCE_FAILED} when any failed (named on stderr; the others are written "
+        "anyway), 2 for a configuration error.",
+    )
     ingest.add_argument(
         "--once",
         action="store_true",
@@ -111,7 +126,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             f"unchanged {d['sources_not_modified']}, skipped {d['sources_skipped']}); "
             f"entries {d['entries']}, new articles {d['new_articles']}, duplicates {d['duplicates']}"
         )
-    return 1 if report.sources_polled and report.sources_failed == report.sources_polled else 0
+    summary = report.failure_summary()
+    if summary is None:
+        return 0
+    print(f"newswatch: {summary}", file=sys.stderr)
+    return EXIT_SOURCE_FAILED
 
 
 def cmd_check(args: argparse.Namespace) -> int:

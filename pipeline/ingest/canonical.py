@@ -199,9 +199,12 @@ def _bing_ck_target(value: str) -> str | None:
 
 
 def _unwrap_once(url: str) -> NewsLink | None:
-    """One wrapper taken off, or None when ``url`` is not a known wrapper."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    """One wrapper taken off, or None when ``url`` is not a known wrapper (or not a URL at all)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # "http://[::1/x" and the like: nothing to unwrap; the fetch says why
+        return None
     path = parts.path
     if host == "news.google.com" and (match := _GOOGLE_NEWS_ARTICLE.match(path)):
         target = decode_google_news_id(match.group(1))
@@ -280,11 +283,23 @@ def is_tracking_param(name: str) -> bool:
 
 def canonicalize_url(url: str, base: str | None = None) -> str:
     """A normalised absolute URL: unwrapped, lower-case scheme/host, no default port, no fragment,
-    no tracking parameters, ``%``-escapes normalised; everything else kept in its order."""
+    no tracking parameters, ``%``-escapes normalised; everything else kept in its order.
+
+    Raises ``ValueError`` for what ``urlsplit`` refuses (a bad port, an unclosed IPv6 bracket);
+    ``safe_canonicalize_url`` gives such a string back as it is instead."""
     url = (url or "").strip()
     if base:
         url = urljoin(base, url)
     return _canonical(url)
+
+
+def safe_canonicalize_url(url: str) -> str:
+    """``canonicalize_url``, or ``url`` stripped when it cannot be split: a broken link from a feed
+    is then its own canonical form, stable, so it still gives one article id at every poll."""
+    try:
+        return canonicalize_url(url)
+    except ValueError:
+        return (url or "").strip()
 
 
 def _may_wrap(host: str) -> bool:
@@ -371,8 +386,11 @@ def find_rel_canonical(html: bytes, page_url: str) -> str | None:
     raw = next(g for g in href.groups() if g is not None).decode("utf-8", "replace").strip()
     from html import unescape
 
-    value = urljoin(page_url, unescape(raw))
-    if urlsplit(value).scheme not in ("http", "https"):
+    try:
+        value = urljoin(page_url, unescape(raw))
+        if urlsplit(value).scheme not in ("http", "https"):
+            return None
+    except ValueError:  # a page's rel=canonical is the page's claim, not worth an error
         return None
     return value
 

@@ -74,8 +74,9 @@ def choose_text(
     if page_html is not None and page_url:
         try:
             page_text, paywalled, canonical, page_lang = extract_page(page_html, page_url)
-        except (ValueError, TypeError, LookupError) as exc:  # lxml/trafilatura on hostile markup
-            error = f"extraction failed: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - lxml/trafilatura on hostile markup (deep nesting
+            # gives RecursionError, odd bytes lxml's own errors): the page's failure, not the run's
+            error = f"extraction failed: {type(exc).__name__}: {exc}"[:2000]
         if not error and len(page_text) < MIN_PAGE_CHARS and not paywalled:
             error = f"extraction yielded {len(page_text)} characters"
     feed_text, feed_method = (

@@ -42,6 +42,10 @@ _BLOCK_TAG = re.compile(
 _ANY_TAG = re.compile(r"</?[A-Za-z][^<>]*>|<![^<>]*>|<\?[^<>]*\?>")
 _EMAIL_NAME = re.compile(r"\(([^()]+)\)\s*$")
 _LEADING_WS = re.compile(rb"^[ \t\r\n]+(?=<)")
+# Character references to UTF-16 surrogates (U+D800..U+DFFF): not characters, and feedparser dies
+# encoding them, losing the whole feed. They are replaced by U+FFFD, with a warning.
+_SURROGATE_REF = re.compile(rb"&#(?:[xX]0*[dD][89a-fA-F][0-9a-fA-F]{2}|0*5[5-7][0-9]{3});")
+_REPLACEMENT_REF = b"&#xFFFD;"
 FUTURE_TOLERANCE = timedelta(hours=6)
 
 
@@ -176,6 +180,15 @@ def _absolute(link: str | None, base: str) -> str | None:
     if not link or not isinstance(link, str):
         return None
     link = link.strip()
+    try:
+        return _absolute_or_raise(link, base)
+    except ValueError:
+        # urlsplit refuses "http://[::1/x" and bad ports. An absolute http(s) link is kept as
+        # given: the article records it and the page fetch says what is wrong with it.
+        return link if link.startswith(("http://", "https://")) else None
+
+
+def _absolute_or_raise(link: str, base: str) -> str | None:
     if link.startswith(("http://", "https://")) and link.isprintable():
         # Already absolute (most feed links): urljoin would give it back as urlunparse(urlparse())
         # does, the same text unless a component is present but empty ("?" or "#" last, "?#")
@@ -282,6 +295,10 @@ def parse_feed(body: bytes, *, url: str, headers: dict[str, str] | None = None, 
         # onto its loose parser, which ignores xml:base; dropping it is a safe, exact repair.
         body = _LEADING_WS.sub(b"", body, count=1)
         warnings.append("removed whitespace before the XML declaration")
+    if b"&#" in body:
+        body, replaced = _replace_surrogate_refs(body)
+        if replaced:
+            warnings.append(f"replaced {replaced} character reference(s) to UTF-16 surrogates with U+FFFD")
     # No Content-Location: feedparser would then urljoin every element (a quarter of its time);
     # links are made absolute against the feed URL below, after xml:base has been applied.
     # No Content-Type at all: let the XML declaration decide the encoding (RFC 7303) instead of
@@ -310,9 +327,27 @@ def parse_feed(body: bytes, *, url: str, headers: dict[str, str] | None = None, 
         for a in feed.get("authors", []) or []
         if isinstance(a, dict) and a.get("name", "").strip()
     )
-    for entry in d.get("entries", []):
-        out.entries.append(_entry(entry, url, fallback_date, out.language, feed_authors, now))
+    for number, entry in enumerate(d.get("entries", []), 1):
+        try:
+            out.entries.append(_entry(entry, url, fallback_date, out.language, feed_authors, now))
+        except Exception as exc:  # noqa: BLE001 - one hostile item must not cost the feed's others
+            out.warnings.append(f"entry {number} skipped: {type(exc).__name__}: {exc}"[:500])
     return out
+
+
+def _replace_surrogate_refs(body: bytes) -> tuple[bytes, int]:
+    count = 0
+
+    def fix(match: re.Match[bytes]) -> bytes:
+        nonlocal count
+        ref = match.group(0)[2:-1]
+        code = int(ref[1:], 16) if ref[:1] in (b"x", b"X") else int(ref)
+        if 0xD800 <= code <= 0xDFFF:
+            count += 1
+            return _REPLACEMENT_REF
+        return match.group(0)
+
+    return _SURROGATE_REF.sub(fix, body), count
 
 
 def _entry(

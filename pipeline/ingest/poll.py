@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.errors import ConfigError
 from pipeline.ingest import articles as store
-from pipeline.ingest.canonical import article_id, canonicalize_url
+from pipeline.ingest.canonical import article_id, safe_canonicalize_url
 from pipeline.ingest.dedup import Fingerprint, fingerprints
 from pipeline.ingest.fetch import Fetcher, FetchResult
 from pipeline.ingest.parse import FeedEntry, ParsedFeed, parse_feed
@@ -114,9 +114,31 @@ def poll_source(
 ) -> Poll:
     """Fetch and (if the body changed) parse one feed. Runs in a worker thread; touches no index.
 
-    With ``processes``, parsing and per-entry analysis run in that process pool."""
+    With ``processes``, parsing and per-entry analysis run in that process pool. Never raises for
+    anything the feed or its server does: an unexpected failure is this feed's ``internal_error``
+    (logged with its stack), so the other feeds of the run go on."""
     result = FeedResult(source_id=source.id, outlet=source.outlet, url=source.url)
     poll = Poll(source, state, result)
+    try:
+        return _poll(poll, fetcher, settings=settings, now=now, conditional=conditional, processes=processes)
+    except Exception as exc:  # noqa: BLE001 - one feed must not stop the run; the reason is recorded
+        log.warning("polling %s failed unexpectedly", source.url, exc_info=True)
+        poll.feed, result.parsed, result.entries = None, False, 0
+        result.status, result.error_kind = "error", "internal_error"
+        result.error = f"{type(exc).__name__}: {exc}"[:2000]
+        return poll
+
+
+def _poll(
+    poll: Poll,
+    fetcher: Fetcher,
+    *,
+    settings: Settings,
+    now: datetime,
+    conditional: bool,
+    processes: Executor | None,
+) -> Poll:
+    source, state, result = poll.source, poll.state, poll.result
     fetch = fetcher.get(
         source.url,
         allow_private=source.allow_private or settings.allow_private_hosts,
@@ -160,8 +182,10 @@ def poll_source(
             "the parser process died twice while this feed was being parsed; retried at the next poll",
         )
         return poll
-    except (ValueError, TypeError, LookupError, AttributeError, RecursionError) as exc:
-        # feedparser on hostile bytes: a per-feed error with the reason, the run goes on
+    except Exception as exc:  # noqa: BLE001
+        # feedparser (or a parse worker) on hostile bytes: a per-feed error with the reason, the
+        # run goes on. Exception, not a list: what a parser raises on input nobody foresaw is
+        # by definition not foreseen.
         log.warning("parsing %s failed", source.url, exc_info=True)
         result.status, result.error_kind, result.error = (
             "error",
@@ -235,7 +259,7 @@ def _count_new(es: Any, settings: Settings, poll: Poll) -> None:
         exists = es.indices.exists_alias(name=settings.index("articles"))
     known = store.KnownArticles()
     if exists:
-        pre = {e.entry_id: canonicalize_url(e.link) if e.link else None for e in poll.feed.entries}
+        pre = {e.entry_id: safe_canonicalize_url(e.link) if e.link else None for e in poll.feed.entries}
         store.lookup_known(
             es,
             settings,
@@ -245,7 +269,7 @@ def _count_new(es: Any, settings: Settings, poll: Poll) -> None:
             guid_keys=[f"{poll.source.id}|{e.guid}" for e in poll.feed.entries if e.guid],
         )
     for entry in poll.feed.entries:
-        p = canonicalize_url(entry.link) if entry.link else None
+        p = safe_canonicalize_url(entry.link) if entry.link else None
         gkey = f"{poll.source.id}|{entry.guid}" if entry.guid else None
         if known.match(
             ids=[article_id(p)] if p else [], links=[x for x in (entry.link, p) if x], guid_key=gkey

@@ -9,6 +9,7 @@ from typing import Any
 # "unchanged": 200 with the same body as last time (not parsed); "error": see error_kind;
 # "disabled" / "not_due": not polled this run.
 POLLED = ("ok", "not_modified", "unchanged", "error")
+ARTICLE_ERRORS_SHOWN = 5
 
 
 @dataclass
@@ -98,4 +99,18 @@ class IngestReport:
             "article_ids": self.article_ids,
             "timings": self.timings,
             "failed": {f.source_id: f"{f.error_kind}: {f.error}" for f in self.feeds if f.status == "error"},
+            # Per source, the first few entries kept with an error (page not fetched, entry
+            # rejected): the feed moved on, and this is where an operator sees why.
+            "article_failures": {
+                f.source_id: f.article_errors[:ARTICLE_ERRORS_SHOWN] for f in self.feeds if f.article_errors
+            },
         }
+
+    def failure_summary(self) -> str | None:
+        """One line naming the failed sources and why, or None when no polled source failed."""
+        failed = [f for f in self.feeds if f.status == "error"]
+        if not failed:
+            return None
+        reasons = "; ".join(f"{f.source_id} ({f.error_kind}: {' '.join((f.error or '').split())[:120]})"
+                            for f in failed)
+        return f"{len(failed)} of {self.sources_polled} polled source(s) failed: {reasons}"

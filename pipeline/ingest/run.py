@@ -19,6 +19,14 @@ Shape of a run:
 
 Elasticsearch failing raises ``ServiceUnavailable`` and the run stops with the states of unwritten
 feeds not advanced; a feed failing is a ``FeedResult`` with ``status="error"``.
+
+Nothing a feed contains stops the run. A page that cannot be fetched or extracted (a malformed
+link, a slow or hostile server) leaves the article with the feed's text and the reason in
+``error``. Anything unexpected while deciding one entry becomes that entry's article error and
+the entry is kept as a ``rejected`` document holding the entry itself, so the feed's state still
+advances past an entry that would fail the same way at every poll; anything unexpected for a
+whole feed becomes that feed's ``internal_error`` (its state records the failure and backs off,
+like any failing feed), and the other feeds of the batch are written as usual.
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ from concurrent.futures import (
     wait,
 )
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,6 +60,7 @@ from pipeline.ingest.canonical import (
     canonicalize_url,
     is_unresolved_news_link,
     resolve_redirect_link,
+    safe_canonicalize_url,
 )
 from pipeline.ingest.dedup import NearDuplicateIndex
 from pipeline.ingest.extract import Extraction, choose_text
@@ -297,8 +306,8 @@ class _Run:
             assert feed is not None
             entries = []  # entry, pre-canonical link, guid key
             for entry in feed.entries:
-                pre = canonicalize_url(entry.link) if entry.link else None
-                entries.append((entry, pre, f"{source.id}|{entry.guid}" if entry.guid else None))
+                gkey = f"{source.id}|{entry.guid}" if entry.guid else None
+                entries.append((entry, _pre_canonical(entry), gkey))
             todo.append((commit, entries))
         every = [e for _, entries in todo for e in entries]
         if not self.index_empty:
@@ -317,20 +326,23 @@ class _Run:
             allow_private = source.allow_private or self.settings.allow_private_hosts
             seen_here: set[str] = set()
             for entry, pre, gkey in entries:
-                links = [x for x in (entry.link, pre) if x]
-                match = self.known.match(ids=[article_id(pre)] if pre else [], links=links, guid_key=gkey)
-                if match is not None:
-                    self._merge_existing(commit, match, links, gkey, count_known=True)
-                elif (key := gkey or pre or entry.entry_id) in seen_here:
-                    result.known += 1  # the same item twice in one feed
-                else:
-                    seen_here.add(key)
-                    work = (
-                        self.pages.submit(self._page, entry, pre, True, allow_private)
-                        if fetch_pages
-                        else self._page(entry, pre, False, allow_private)
-                    )
-                    pending.append((commit, entry, gkey, work))
+                try:
+                    links = [x for x in (entry.link, pre) if x]
+                    match = self.known.match(ids=[article_id(pre)] if pre else [], links=links, guid_key=gkey)
+                    if match is not None:
+                        self._merge_existing(commit, match, links, gkey, count_known=True)
+                    elif (key := gkey or pre or entry.entry_id) in seen_here:
+                        result.known += 1  # the same item twice in one feed
+                    else:
+                        seen_here.add(key)
+                        work = (
+                            self.pages.submit(self._page, entry, pre, True, allow_private, source.timeout)
+                            if fetch_pages
+                            else self._page(entry, pre, False, allow_private, source.timeout)
+                        )
+                        pending.append((commit, entry, gkey, work))
+                except Exception as exc:  # noqa: BLE001 - one entry must not stop its feed or the run
+                    self._keep_failed_entry(commit, entry, gkey, exc)
         prepared = [
             (commit, entry, gkey, *(work.result() if isinstance(work, Future) else work))
             for commit, entry, gkey, work in pending
@@ -339,7 +351,9 @@ class _Run:
             store.lookup_known(
                 self.es, self.settings, self.known, ids=[p[5] for p in prepared], links=[], guid_keys=[]
             )
-        analyses = {id(p[1]): self._analysis(p[0].poll.source, p[0].poll.feed, p[1], p[3]) for p in prepared}
+        analyses = {
+            id(p[1]): self._safe_analysis(p[0].poll.source, p[0].poll.feed, p[1], p[3]) for p in prepared
+        }
         bands = [b for an in analyses.values() if an.fingerprint for b in an.fingerprint.bands]
         # Candidates in Elasticsearch: any earlier article when the index had some; when it was
         # empty, only this run's articles that left the in-memory window, so only bands that one
@@ -357,31 +371,94 @@ class _Run:
         for commit, entry, gkey, extraction, canonical, aid, links, page_url in prepared:
             source, result, feed = commit.poll.source, commit.poll.result, commit.poll.feed
             assert feed is not None
+            try:
+                if aid in self.known.outlets:  # another outlet (or link) already gave us this URL
+                    self._merge_existing(commit, aid, links, gkey, count_known=False)
+                    if extraction.error:
+                        result.article_errors.append({"link": entry.link or "", "error": extraction.error})
+                    continue
+                analysis = analyses[id(entry)]
+                doc = self._doc(
+                    source, feed, entry, gkey, extraction, canonical, aid, links, page_url, analysis
+                )
+            except Exception as exc:  # noqa: BLE001 - one entry must not stop its feed or the run
+                self._keep_failed_entry(commit, entry, gkey, exc)
+                continue
             if extraction.error:
                 result.article_errors.append({"link": entry.link or "", "error": extraction.error})
-            if aid in self.known.outlets:  # another outlet (or link) already gave us this URL
-                self._merge_existing(commit, aid, links, gkey, count_known=False)
-                continue
-            doc = self._doc(
-                source, feed, entry, gkey, extraction, canonical, aid, links, page_url, analyses[id(entry)]
-            )
             commit.docs.append(doc)
             self.known.remember(doc)
             if doc.get("duplicate_of"):
                 self.known.outlets.setdefault(doc["duplicate_of"], set()).add(source.outlet)
 
+    def _keep_failed_entry(self, commit: _Commit, entry: FeedEntry, gkey: str | None, exc: Exception) -> None:
+        """An entry that failed unexpectedly: an article error, and the entry itself kept as a
+        ``rejected`` document (nothing lost), so the feed advances instead of failing at every poll."""
+        source, result = commit.poll.source, commit.poll.result
+        log.warning("entry %s of %s failed", entry.entry_id, source.id, exc_info=True)
+        error = f"entry could not be processed: {type(exc).__name__}: {exc}"[:2000]
+        result.article_errors.append({"link": _safe_text(entry.link or ""), "error": error})
+        aid = article_id(f"urn:newswatch:entry:{source.id}:{entry.entry_id}")
+        if aid in self.known.outlets or any(d["id"] == aid for d in commit.docs):
+            return  # the same broken entry twice in one batch: kept once
+        original = {
+            "entry": {k: getattr(entry, k) for k in entry.__dataclass_fields__},
+            "source_id": source.id,
+            "feed_url": source.url,
+        }
+        stub = rejected_stub(
+            {
+                "id": aid,
+                "url": _safe_text(entry.link or ""),
+                "source_id": source.id,
+                "source_name": source.name,
+                "source_type": source.source_type,
+                "outlet": source.outlet,
+                "title": _safe_text(entry.title),
+                "fetched": self.now_iso,
+                "original": original,
+            },
+            {"type": "entry_failed", "reason": error},
+        )
+        stub["guid_keys"] = [_safe_text(gkey)] if gkey else []
+        stub["links"] = [_safe_text(entry.link)] if entry.link else []
+        commit.docs.append(stub)
+        self.known.remember(stub)
+
     def _page(
-        self, entry: FeedEntry, pre: str | None, fetch_pages: bool, allow_private: bool
+        self, entry: FeedEntry, pre: str | None, fetch_pages: bool, allow_private: bool, timeout: float
     ) -> tuple[Extraction, str, str, list[str], str | None]:
-        """Fetch the page, extract, decide the canonical URL. Never raises for a bad page."""
+        """Fetch the page, extract, decide the canonical URL. Never raises: whatever goes wrong
+        with the page, the article keeps the feed's text and says why in ``error``."""
+        try:
+            return self._page_or_raise(entry, pre, fetch_pages, allow_private, timeout)
+        except Exception as exc:  # noqa: BLE001 - a hostile page is this article's error, not the run's
+            log.warning("article page %r failed unexpectedly", entry.link, exc_info=True)
+            extraction = choose_text(
+                title=entry.title,
+                summary=entry.summary,
+                content=entry.content,
+                page_html=None,
+                page_url=None,
+                page_error=f"article page: unexpected {type(exc).__name__}: {exc}"[:2000],
+            )
+            canonical = pre or f"urn:newswatch:entry:{entry.entry_id}"
+            links = [x for x in dict.fromkeys((entry.link, pre, canonical)) if x]
+            return extraction, canonical, article_id(canonical), links, None
+
+    def _page_or_raise(
+        self, entry: FeedEntry, pre: str | None, fetch_pages: bool, allow_private: bool, timeout: float
+    ) -> tuple[Extraction, str, str, list[str], str | None]:
         html, page_url, error = None, None, None
         if fetch_pages and entry.link:
             # A news-search wrapper whose target is in the link is fetched at the target: no
             # request to the search engine, and no interstitial page instead of the article.
+            # The source's timeout applies to its pages too: its per-wait bound, and (times
+            # DEADLINE_FACTOR) the total time a page may take.
             page = self.fetcher.get(
                 resolve_redirect_link(entry.link),
                 allow_private=allow_private,
-                timeout=20.0,
+                timeout=timeout,
                 max_bytes=PAGE_MAX_BYTES,
                 accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
             )
@@ -406,10 +483,12 @@ class _Run:
             page_url=page_url,
             page_error=error,
         )
-        base = canonicalize_url(page_url) if page_url else pre
+        base = safe_canonicalize_url(page_url) if page_url else pre
         canonical = base or ""
         if extraction.canonical_url and page_url and _same_site(extraction.canonical_url, page_url):
-            canonical = canonicalize_url(extraction.canonical_url)
+            # a page's rel=canonical with a port urlsplit refuses is only the page's claim: ignored
+            with suppress(ValueError):
+                canonical = canonicalize_url(extraction.canonical_url)
         if not canonical:
             canonical = f"urn:newswatch:entry:{entry.entry_id}"
         links = [x for x in dict.fromkeys((entry.link, pre, page_url, base, canonical)) if x]
@@ -477,6 +556,18 @@ class _Run:
         declared = entry.language or extraction.page_language or source.language or feed.language
         return analyse_text(entry.title, extraction.text, declared)
 
+    def _safe_analysis(
+        self, source: Source, feed: ParsedFeed | None, entry: FeedEntry, extraction: Extraction
+    ) -> Analysis:
+        """``_analysis``, or an undetermined language and no fingerprint when the text defeats it
+        (the article is then indexed without near-duplicate detection rather than not at all)."""
+        try:
+            assert feed is not None
+            return self._analysis(source, feed, entry, extraction)
+        except Exception:  # noqa: BLE001
+            log.warning("analysing entry %s of %s failed", entry.entry_id, source.id, exc_info=True)
+            return Analysis(extraction.text, "und", 0.0, None)
+
     def _merge_existing(
         self, commit: _Commit, aid: str, links: list[str], gkey: str | None, *, count_known: bool
     ) -> None:
@@ -496,12 +587,29 @@ class _Run:
             result.duplicates += 1
 
 
+def _pre_canonical(entry: FeedEntry) -> str | None:
+    """The entry link's canonical form; a link ``urlsplit`` refuses is kept as it is (the page
+    fetch then says what is wrong with it, and the id stays the same at every poll)."""
+    if not entry.link:
+        return None
+    return safe_canonicalize_url(entry.link) or None
+
+
+def _safe_text(value: str) -> str:
+    """``value`` with lone surrogates replaced, so it can be sent to Elasticsearch as UTF-8."""
+    return value.encode("utf-8", "replace").decode("utf-8") if isinstance(value, str) else value
+
+
 def rejected_stub(doc: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
     """The document kept for an entry Elasticsearch refused: identity, the error, and the whole
     original as JSON (truncated at REJECTED_JSON_MAX characters) in a field that is not indexed."""
     import json
 
-    body = json.dumps(doc, default=str, ensure_ascii=False)
+    try:
+        body = json.dumps(doc, default=str, ensure_ascii=False)
+        body.encode("utf-8")
+    except (UnicodeError, ValueError):  # lone surrogates: as JSON escapes, which any reader takes
+        body = json.dumps(doc, default=str, ensure_ascii=True)
     stub: dict[str, Any] = {
         "id": doc["id"],
         "status": "rejected",

@@ -42,7 +42,7 @@ def test_check_then_ingest_then_status(settings, es, http_server, tmp_path, monk
     assert "good" in out and "bad" in out and "http_error" in out and "HTTP 500" in out
     assert not es.indices.exists_alias(name=settings.index("articles"))  # check writes nothing
 
-    assert main(["ingest", "--once", "--sources-file", str(path), "--no-pages", "--json"]) == 0
+    assert main(["ingest", "--once", "--sources-file", str(path), "--no-pages", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["new_articles"] == 4 and report["sources_failed"] == 1 and "bad" in report["failed"]
     assert len(articles(es, settings)) == 4

@@ -96,3 +96,80 @@ def test_paywall_stub_and_broken_page_fall_back_to_feed_text():
     assert (
         nothing.method == "title_only" and nothing.text == "Only a title" and "0 characters" in nothing.error
     )
+
+
+# -- bounded decompression and hostile feed text (pure functions) -------------------------------
+def _decode_all(encoding: str, body: bytes, step: int = 4096) -> list[bytes]:
+    from pipeline.ingest.fetch import BoundedDecoder
+
+    decoder = BoundedDecoder(encoding)
+    return [piece for i in range(0, len(body), step) for piece in decoder.decode(body[i : i + step])]
+
+
+def test_gzip_deflate_and_identity_decode_to_the_original():
+    import gzip
+    import zlib
+
+    text = STORY.encode() * 50
+    assert b"".join(_decode_all("gzip", gzip.compress(text))) == text
+    assert b"".join(_decode_all("x-gzip", gzip.compress(text))) == text
+    assert b"".join(_decode_all("deflate", zlib.compress(text))) == text
+    raw = zlib.compressobj(6, zlib.DEFLATED, -15)
+    assert b"".join(_decode_all("deflate", raw.compress(text) + raw.flush())) == text  # raw deflate
+    assert b"".join(_decode_all("gzip, gzip", gzip.compress(gzip.compress(text)))) == text
+    assert b"".join(_decode_all("", text)) == text and b"".join(_decode_all("identity", text)) == text
+
+
+def test_a_bomb_decodes_in_pieces_no_bigger_than_a_chunk_and_only_as_far_as_asked():
+    import gzip
+
+    from pipeline.ingest.fetch import CHUNK, BoundedDecoder
+
+    bomb = gzip.compress(gzip.compress(bytes(64 * 1024 * 1024)))  # a bomb inside a bomb: ~70 KB
+    decoder = BoundedDecoder("gzip, gzip")
+    taken = 0
+    for piece in decoder.decode(bomb):
+        assert len(piece) <= CHUNK
+        taken += len(piece)
+        if taken > 1024 * 1024:
+            break  # the caller's cap: nothing more is inflated
+    assert 1024 * 1024 < taken <= 1024 * 1024 + CHUNK
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "compress", "gzip, br"])
+def test_encodings_that_cannot_be_bounded_are_refused(encoding):
+    from pipeline.ingest.fetch import BoundedDecoder
+
+    with pytest.raises(_Refused) as info:
+        BoundedDecoder(encoding)
+    assert info.value.kind == "bad_encoding"
+    assert encoding.split(", ")[-1] in str(info.value)  # names the encoding it cannot bound
+
+
+def test_a_corrupt_gzip_body_is_a_decoding_error():
+    with pytest.raises(_Refused) as info:
+        _decode_all("gzip", b"\x1f\x8b\x08\x00" + b"not gzip at all" * 10)
+    assert info.value.kind == "decoding_error"
+
+
+def test_feed_links_no_client_can_parse_are_kept_and_surrogate_references_repaired():
+    from datetime import UTC, datetime
+
+    from pipeline.ingest.canonical import safe_canonicalize_url
+    from pipeline.ingest.parse import parse_feed
+    from tests.ingest_support import rss
+
+    links = ["http://999.1.1.1/x", "http://0177.0.0.1/x", "http://[::1/x", "http://sample.invalid:99999/x"]
+    items = [{"title": f"t{i}", "link": x, "guid": f"g{i}", "description": "d"} for i, x in enumerate(links)]
+    feed = parse_feed(rss(items), url="http://127.0.0.1:1/feed", now=datetime.now(UTC))
+    assert [e.link for e in feed.entries] == links  # kept: the page fetch says what is wrong
+    assert [safe_canonicalize_url(x) for x in links[2:]] == links[2:]  # stable ids, no exception
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>a &#xD800; '
+        b"&#55296; b</title><guid>g&#xDC00;</guid><link>http://127.0.0.1/a</link></item></channel></rss>"
+    )
+    feed = parse_feed(body, url="http://127.0.0.1:1/feed", now=datetime.now(UTC))
+    [entry] = feed.entries
+    assert entry.title == "a \ufffd \ufffd b" and entry.guid == "g\ufffd"
+    assert any("surrogates" in w for w in feed.warnings)
+    (entry.title + entry.guid).encode("utf-8")  # no lone surrogate left to fail an encoder later
