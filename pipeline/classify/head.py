@@ -138,14 +138,17 @@ def training_vectors(texts: list[str], embed: object, model_id: str = "onnx-fp32
 
 def labelling_digest(taxonomy: Taxonomy) -> str:
     """A digest of everything besides the embeddings that decides labels: the taxonomy (motives,
-    keywords, topic terms), the training sentences, the thresholds and the head's constants.
+    keywords, topic terms), the training sentences, the thresholds, the gate model and the head's
+    constants.
 
     The ONNX int8 agreement check records it: a check made for other labelling inputs is stale."""
     import hashlib
 
+    from pipeline.classify.gate_model import GATE_FILE  # the learned on-topic gate decides labels too
+
     digest = hashlib.blake2b(digest_size=12)
     digest.update(CLASSIFIER_VERSION.encode() + repr(taxonomy).encode())
-    for path in (TRAINING_FILE, THRESHOLDS_FILE):
+    for path in (TRAINING_FILE, THRESHOLDS_FILE, GATE_FILE):
         digest.update(path.read_bytes() if path.exists() else b"-")
     digest.update(repr((W_HEAD, W_PROTO, W_KEYWORD, PROTO_LOW, PROTO_HIGH, HEAD_C,
                         DEFAULT_THRESHOLD)).encode())

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.classify.embedder import repair_text
-from pipeline.classify.gate import topic_gate
+from pipeline.classify.gate import embeds_title, topic_gate, topic_vectors
 from pipeline.classify.head import CLASSIFIER_VERSION
 from pipeline.classify.sentences import is_heading, split_sentences
 from pipeline.language import detect_language
@@ -120,12 +120,28 @@ class Classifier:
             body = repair_text(item.text or "")
             sentences = split_sentences(body)
             guess = detect_language(f"{title}\n{body}", item.language)
-            gate = topic_gate(title, sentences, self.taxonomy.topic)
-            supported = guess.code in SUPPORTED_LANGUAGES
-            prepared.append((title, sentences, guess.code, supported, gate))
-        to_embed = [s for _, sents, _, supported, _ in prepared if supported for s in sents]
+            prepared.append((title, sentences, guess.code, guess.code in SUPPORTED_LANGUAGES))
+        to_embed = [s for _, sents, _, supported in prepared if supported for s in sents]
         vectors = self.embedder.embed(to_embed) if to_embed else np.zeros((0, 384), np.float32)
         all_scores = self.score(to_embed, vectors)
+        # The gate compares English titles with the topic. They are embedded in a call of their
+        # own so the sentences' batches (and so their int8 vectors and motives) stay as they were.
+        titles = [t for t, _, _, supported in prepared if supported and embeds_title(t)]
+        title_vectors = self.embedder.embed(titles) if titles else np.zeros((0, 384), np.float32)
+        topic = topic_vectors(self.embedder) if titles or to_embed else None
+        gates, offset, title_at = [], 0, 0
+        for title, sentences, _, supported in prepared:
+            if not supported:
+                gates.append(topic_gate(title, sentences, self.taxonomy.topic))
+                continue
+            title_vector = None
+            if embeds_title(title):
+                title_vector, title_at = title_vectors[title_at], title_at + 1
+            gates.append(topic_gate(title, sentences, self.taxonomy.topic, title_vector=title_vector,
+                                    sentence_vectors=vectors[offset:offset + len(sentences)],
+                                    topic_vectors=topic))
+            offset += len(sentences)
+        prepared = [(*p, g) for p, g in zip(prepared, gates, strict=True)]
         results, offset = [], 0
         for _title, sentences, code, supported, gate in prepared:
             if not supported:
