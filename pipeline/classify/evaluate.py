@@ -186,7 +186,12 @@ def prepare(classifier: Any, labels: dict[str, dict[str, Any]],
 
 
 def score_split(prepared: list[Prepared], split: str, ids: list[str],
-                thresholds: dict[str, float], taxonomy: Any) -> SplitReport:
+                thresholds: dict[str, float], taxonomy: Any,
+                learned: tuple[str, ...] = ()) -> SplitReport:
+    """Counts of one split; labels decided as ``MotiveHead.labels`` decides them (``learned``:
+    the top-level ids of the learned head, under which children only refine)."""
+    from pipeline.classify.head import labels_from_row
+
     report = SplitReport(split)
     report.article = {m: Counts() for m in ids}
     report.sentence = {m: Counts() for m in ids}
@@ -199,8 +204,7 @@ def score_split(prepared: list[Prepared], split: str, ids: list[str],
             continue
         sentence_preds = []
         for row in item.scores:
-            hits = [m for k, m in enumerate(ids) if row[k] >= thresholds[m]]
-            sentence_preds.append(set(taxonomy.expand(hits)) if hits else set())
+            sentence_preds.append(set(labels_from_row(taxonomy, ids, row, thresholds, learned)))
         predicted = set().union(*sentence_preds) if (sentence_preds and item.result.on_topic) else set()
         for m in ids:
             report.article[m].add(m in item.gold_motives, m in predicted)
@@ -288,7 +292,8 @@ def run_eval(classifier: Any, shared_dir: Path = SHARED_DIR, labels_path: Path =
     ids = classifier.head.ids
     used = thresholds or classifier.thresholds
     top = classifier.taxonomy.top_level
-    return {"splits": {s: score_split(prepared, s, ids, used, classifier.taxonomy).summary(top)
+    learned = tuple(getattr(classifier.head, "learned_ids", ()))
+    return {"splits": {s: score_split(prepared, s, ids, used, classifier.taxonomy, learned).summary(top)
                        for s in SPLITS},
             "cross_validated": cross_validate(prepared, ids, classifier.taxonomy).summary(top),
             "thresholds": used, "top_level": top, "_prepared": prepared}

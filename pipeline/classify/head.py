@@ -25,12 +25,20 @@ from pipeline.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 # Versions the labelling (head, roll-up rules): recorded on every classified article, and part of
-# the digest that tells an int8 agreement check is stale. 2: headings and captions get no motive.
-CLASSIFIER_VERSION = "minilm-head-2"
+# the digest that tells an int8 agreement check is stale. 2: headings and captions get no motive;
+# 3: the headline is a motive unit too.
+CLASSIFIER_VERSION = "minilm-head-3"
 DATA_DIR = Path(__file__).parent / "data"
 TRAINING_FILE = DATA_DIR / "training.yaml"
 THRESHOLDS_FILE = DATA_DIR / "thresholds.json"
+# The top-level head learned from real sentences (pipeline.classify.motive_eval.train_motive_head).
+LEARNED_FILE = DATA_DIR / "motive_head.json"
 DEFAULT_THRESHOLD = 0.5
+# Chosen on the outlet-grouped CV of pipeline.classify.motive_eval over C in {0.3, 1, 4, 16} and
+# prior weight in {0.3, 1, 3}: the team's sentences are cleaner than item labels spread over units.
+LEARNED_C = 4.0       # inverse regularisation of the learned head's logistic regressions
+PRIOR_WEIGHT = 3.0    # weight of a team-written row against a real one in the learned head
+KEYWORD_SCALE = 1.0   # the keyword-hit columns next to the (unit-length) embedding
 
 # Weights of the three signals in the final score.
 W_HEAD, W_PROTO, W_KEYWORD = 0.6, 0.25, 0.15
@@ -75,6 +83,79 @@ def _keyword_pattern(keywords: tuple[str, ...]) -> re.Pattern[str] | None:
         return None
     words = sorted({k.lower() for k in keywords}, key=len, reverse=True)
     return re.compile(r"(?<![\w])(?:" + "|".join(re.escape(w) for w in words) + r")(?![\w])")
+
+
+class KeywordMatcher:
+    """Keyword hits of texts for a list of motives (a motive's own keywords and its children's)."""
+
+    def __init__(self, taxonomy: Taxonomy, ids: list[str]) -> None:
+        self.patterns = []
+        for motive_id in ids:
+            words = list(taxonomy.motives[motive_id].keywords)
+            for child in taxonomy.motives.values():
+                if child.id != motive_id and motive_id in taxonomy.parent_chain(child.id):
+                    words.extend(child.keywords)
+            self.patterns.append(_keyword_pattern(tuple(words)))
+
+    def hits(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), len(self.patterns)), dtype=np.float32)
+        lowered = [t.lower().replace("’", "'") for t in texts]
+        for k, pattern in enumerate(self.patterns):
+            if pattern is not None:
+                out[:, k] = [1.0 if pattern.search(t) else 0.0 for t in lowered]
+        return out
+
+
+def learned_features(vectors: np.ndarray, keyword_hits: np.ndarray) -> np.ndarray:
+    """The learned head's input: the sentence embedding and one keyword-hit column per motive."""
+    return np.hstack([np.asarray(vectors, dtype=np.float64), KEYWORD_SCALE * keyword_hits])
+
+
+@dataclass(frozen=True)
+class LearnedHead:
+    """Top-level motive scores learned from real sentences: numbers from ``data/motive_head.json``."""
+
+    ids: list[str]
+    coef: np.ndarray
+    intercept: np.ndarray
+    thresholds: dict[str, float]
+
+    def score(self, vectors: np.ndarray, keyword_hits: np.ndarray) -> np.ndarray:
+        z = learned_features(vectors, keyword_hits) @ self.coef.T + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def load_learned_head(taxonomy: Taxonomy, path: Path = LEARNED_FILE) -> LearnedHead | None:
+    """The learned head, or None when no file is present; an unusable file is an error."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        ids = [str(m) for m in data["ids"]]
+        coef = np.asarray(data["coef"], dtype=np.float64)
+        intercept = np.asarray(data["intercept"], dtype=np.float64)
+        thresholds = {str(k): float(v) for k, v in data["thresholds"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ClassifierError(f"cannot read the learned motive head from {path}: {exc}") from exc
+    if ids != list(taxonomy.top_level):
+        # a motive added to (or renamed in) the taxonomy: the team head serves until a retrain
+        log.warning("%s was trained for motives %s, the taxonomy has %s: not used (retrain it)",
+                    path, ids, taxonomy.top_level)
+        return None
+    shapes_ok = coef.shape == (len(ids), 384 + len(ids)) and intercept.shape == (len(ids),)
+    if not shapes_ok or set(thresholds) != set(ids):
+        raise ClassifierError(f"{path}: coefficient shapes do not match its {len(ids)} motives")
+    return LearnedHead(ids, coef, intercept, thresholds)
+
+
+def labels_from_row(taxonomy: Taxonomy, ids: list[str], row: np.ndarray, thresholds: dict[str, float],
+                    learned: tuple[str, ...] | frozenset[str] = ()) -> list[str]:
+    """Motive ids over their thresholds, parents added for children. Under a ``learned`` parent a
+    child only refines: it counts when the parent (decided by the learned head) is assigned too."""
+    hits = {m for k, m in enumerate(ids) if row[k] >= thresholds[m]}
+    kept = [m for m in hits if not any(p in learned and p not in hits
+                                       for p in taxonomy.parent_chain(m))]
+    return taxonomy.expand(kept) if kept else []
 
 
 def load_thresholds(path: Path = THRESHOLDS_FILE) -> dict[str, float]:
@@ -152,6 +233,8 @@ def labelling_digest(taxonomy: Taxonomy) -> str:
         digest.update(path.read_bytes() if path.exists() else b"-")
     digest.update(repr((W_HEAD, W_PROTO, W_KEYWORD, PROTO_LOW, PROTO_HIGH, HEAD_C,
                         DEFAULT_THRESHOLD)).encode())
+    if LEARNED_FILE.exists():  # only then does it decide labels (absent: the digest stays as it was)
+        digest.update(LEARNED_FILE.read_bytes() + repr(KEYWORD_SCALE).encode())
     return digest.hexdigest()
 
 
@@ -217,7 +300,8 @@ class MotiveHead:
     """Scores sentence embeddings for every motive id of the taxonomy."""
 
     def __init__(self, taxonomy: Taxonomy, embed: object, training: TrainingSet | None = None,
-                 thresholds: dict[str, float] | None = None, model_id: str = "onnx-fp32") -> None:
+                 thresholds: dict[str, float] | None = None, model_id: str = "onnx-fp32",
+                 learned: bool | None = None) -> None:
         self.taxonomy = taxonomy
         self.ids = taxonomy.ids
         training = training or load_training(taxonomy)
@@ -229,6 +313,14 @@ class MotiveHead:
         self.keyword_patterns = [_keyword_pattern(taxonomy.motives[m].keywords) for m in self.ids]
         self.thresholds = {m: DEFAULT_THRESHOLD for m in self.ids}
         self.thresholds.update({m: t for m, t in (thresholds or {}).items() if m in self.thresholds})
+        # learned=None: the learned top-level head when its file is present; False: the team head
+        self.learned = load_learned_head(taxonomy) if learned is not False else None
+        if learned and self.learned is None:
+            raise ClassifierError(f"no usable learned motive head in {LEARNED_FILE}")
+        self.learned_ids: tuple[str, ...] = tuple(self.learned.ids) if self.learned else ()
+        if self.learned is not None:
+            self.thresholds.update(self.learned.thresholds)
+            self._learned_keywords = KeywordMatcher(taxonomy, list(self.learned.ids))
 
     def score(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
         """Scores in [0, 1], shape ``(len(texts), len(ids))``; parents >= their children."""
@@ -246,11 +338,16 @@ class MotiveHead:
         index = {m: k for k, m in enumerate(self.ids)}
         for motive_id in sorted(self.ids, key=lambda m: -m.count(".")):
             parent = self.taxonomy.motives[motive_id].parent
-            if parent is not None:
+            if parent is not None and parent not in self.learned_ids:
                 scores[:, index[parent]] = np.maximum(scores[:, index[parent]], scores[:, index[motive_id]])
+        if self.learned is not None:
+            # Top-level motives come from the head learned on real sentences; the team head's
+            # children only refine a parent the learned head assigned (see ``labels``).
+            learned = self.learned.score(vectors, self._learned_keywords.hits(texts))
+            for k, motive_id in enumerate(self.learned.ids):
+                scores[:, index[motive_id]] = learned[:, k]
         return scores
 
     def labels(self, row: np.ndarray) -> list[str]:
-        """Motive ids over their thresholds, parents added for children."""
-        hits = [m for k, m in enumerate(self.ids) if row[k] >= self.thresholds[m]]
-        return self.taxonomy.expand(hits) if hits else []
+        """Motive ids over their thresholds, parents added for children (see ``labels_from_row``)."""
+        return labels_from_row(self.taxonomy, self.ids, row, self.thresholds, self.learned_ids)

@@ -43,6 +43,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="recompute per-motive thresholds on the tune split and save them")
     ev.add_argument("--write-baseline", action="store_true",
                     help="pin the current figures (minus a margin) as floors in eval/baseline.json")
+    ev.add_argument("--motives-real", action="store_true",
+                    help="motives on the real feed items and articles: outlet-grouped CV and a time "
+                         "split, per motive P/R/F1 with bootstrap 95%% intervals, today's head vs a "
+                         "keyword rule vs the head learned from real sentences (with "
+                         "--write-baseline: pin the 'motives_real' floors)")
+    ev.add_argument("--train-motives", action="store_true",
+                    help="fit the learned motive head on all real data and write "
+                         "pipeline/classify/data/motive_head.json (the classifier then uses it: "
+                         "re-run `newswatch model build` afterwards)")
     ev.set_defaults(func=cmd_eval)
 
 
@@ -273,6 +282,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     shared = args.shared or evaluate.SHARED_DIR
     labels = args.labels or evaluate.LABELS_FILE
+    if args.train_motives or args.motives_real:
+        return _eval_motives_real(args, shared)
     classifier = get_classifier()
     if args.calibrate:
         prepared = evaluate.prepare(classifier, evaluate.load_labels(labels),
@@ -287,4 +298,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
         path = evaluate.write_baseline(report)
         print(f"pinned floors in {path}", file=sys.stderr)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def _eval_motives_real(args: argparse.Namespace, shared: Path) -> int:
+    from pipeline.classify import motive_eval
+
+    if args.train_motives:
+        written = motive_eval.train_motive_head(shared)
+        print(f"wrote {motive_eval.LEARNED_FILE} (thresholds {written['thresholds']}); re-run "
+              "`newswatch model build` so the int8 agreement check covers the new labels", file=sys.stderr)
+        if not args.motives_real:
+            return 0
+    report = motive_eval.run_motive_eval(shared)
+    if args.write_baseline:
+        motive_eval.write_motive_baseline(report)
+        print(f"pinned 'motives_real' floors in {motive_eval.BASELINE_FILE}", file=sys.stderr)
+    print(json.dumps(report, indent=2) if args.json else motive_eval.format_motive_report(report))
     return 0
