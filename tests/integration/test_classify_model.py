@@ -74,12 +74,19 @@ def test_non_english_is_never_labelled_as_english(clf):
 
 
 def test_repeated_sentences_are_embedded_once(clf):
+    from pipeline.classify.gate import topic_vectors
+
+    topic_vectors(clf.embedder)  # the gate's topic anchors, embedded once per process
     text = "Sample: a sentence written only for the cache test, number 4711."
     before = clf.embedder.forward_passes
     clf.classify_sentences([text, text])
     assert clf.embedder.forward_passes == before + 1
-    clf.classify_article("Sample", text + " " + text, language="en")
+    # the headline is a motive unit too: the same text as title costs nothing either
+    result = clf.classify_article(text, text + " " + text, language="en")
     assert clf.embedder.forward_passes == before + 1
+    assert result.title is not None and result.title.position == -1
+    clf.classify_article("Sample headline for the cache test", text + " " + text, language="en")
+    assert clf.embedder.forward_passes == before + 2  # only the new headline
 
 
 def test_importing_the_package_loads_no_heavy_library():
