@@ -11,9 +11,11 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["Attribution", "find_attribution", "find_hedges", "ATTRIBUTION_KINDS"]
+__all__ = ["Attribution", "find_attribution", "find_headline_attribution", "find_hedges", "ATTRIBUTION_KINDS",
+           "OUTLET_RE", "source_kind"]
 
-ATTRIBUTION_KINDS = ("state_media", "intelligence", "military", "official", "analyst", "anonymous")
+# "media": another news outlet named as the source ("... – Yonhap" in a Moscow Times headline).
+ATTRIBUTION_KINDS = ("state_media", "intelligence", "military", "official", "analyst", "anonymous", "media")
 
 _VERBS = (r"said|says|say|told|tells|reported|reports|report|estimated|estimates|estimate|claimed|claims|"
           r"claim|stated|states|announced|announces|confirmed|confirms|confirm|warned|warns|warn|added|"
@@ -40,7 +42,8 @@ _KIND_WORDS: list[tuple[str, str]] = [
                  r"government|White House|Pentagon|State Department|NATO|Kremlin|lawmakers?|"
                  r"presidential office|Blue House|Zelensky|Zelenskyy|Putin|Yoon|Lee Jae-myung|Kim Jong Un|"
                  r"embassy|ambassador|senator|parliament|Seoul|Washington|Kyiv|Moscow|Pyongyang|"
-                 r"U\.S\.|South Korea|Ukraine|Russia|North Korea|Unification Ministry"),
+                 r"U\.S\.|South Korea|Ukraine|Russia|North Korea|Unification Ministry|envoy|governor|"
+                 r"EU|European Union|prime minister|PM|mayor|chief"),
 ]
 _KIND_RES = [(kind, re.compile(rf"(?<!\w)(?:{words})(?!\w)", re.I if kind not in {"intelligence"} else 0))
              for kind, words in _KIND_WORDS]
@@ -190,3 +193,119 @@ def find_hedges(sentence: str) -> list[str]:
             seen.append(word)
     # "is believed to" also contains "believed to": keep the longer phrase only.
     return [w for w in seen if not any(w != o and w in o for o in seen)]
+
+
+# --- Headlines -------------------------------------------------------------------------------
+# Headlines carry their source in fixed places instead of a sentence: "..., Seoul says",
+# "..., says Washington", "...: Pentagon", "... – Seoul", "... -report", "NATO Chief Says ...",
+# "Zelensky: ...". The sentence patterns above miss most of these (no full stop, Title Case,
+# inverted order), so they are read here, with the same kind lexicon.
+
+# News outlets and wires: named at a headline's end they are a publisher or a cited outlet, never
+# a person ("Yonhap" is not a surname), so they are recognised before the speaker fallback.
+OUTLET_RE = re.compile(
+    r"(?:Yonhap(?: News Agency)?|Reuters|AP|AFP|Associated Press|Agence France-Presse|NK News|Daily NK|"
+    r"BBC(?: News)?|CNN|NBC(?: News)?|CBS(?: News)?|ABC(?: News)?|Al Jazeera|Sky News|Bloomberg|"
+    r"Politico(?: Europe)?|"
+    r"(?:The )?(?:New York Times|Washington Post|Wall Street Journal|Guardian|Moscow Times|Kyiv Independent|"
+    r"Korea Herald|Korea Times|Japan Times|Financial Times|Economist|Telegraph|Independent)|NYT|WSJ|FT|"
+    r"Nikkei(?: Asia)?|Kyodo(?: News)?|DW|Deutsche Welle|Euronews|France ?24|Le Monde|Der Spiegel|Spiegel|"
+    r"dpa|Interfax|Vyorstka|Meduza|Kommersant|Ukrainska Pravda|Ukrinform|RBC|Newsweek|Fox News|"
+    r"(?:[A-Z][\w'’&.-]*\s){0,3}(?:News|Times|Post|Herald|Daily|Journal|Tribune|Gazette|Telegraph))",
+)
+_HEAD_SAY = (r"says?|said|claims?|reports?|confirms?|confirmed|warns?|warned|tells|told|denies|denied|"
+             r"admits?|announces?|accuses?|alleges?|insists?|believes?|estimates?|thinks?")
+_ROLE_WORDS = frozenset("""official officials envoy minister ministry spokesman spokeswoman spokesperson chief
+president general commander intelligence military army agency governor lawmaker lawmakers source sources
+analyst analysts expert experts media report reports of the u.n. un us u.s. foreign defense defence
+secretary deputy top senior ambassador staff service spy""".split())
+# Section labels that lead a headline ("Live: ...") or trail it ("...: What we know"): not sources.
+_LABELS = re.compile(r"^(?:live|live updates|analysis|explainer|explained|opinion|watch|video|photos?|"
+                     r"exclusive|breaking|update|factbox|fact ?check|timeline|interview|comment|editorial|"
+                     r"podcast|"
+                     r"in numbers|in pictures|what we know|what to know|the latest)$", re.I)
+_REPORT = re.compile(r"^(?:a |the )?(?:reports?|media(?: reports?)?|sources?|insiders?)$", re.I)
+
+
+def source_kind(phrase: str, *, strict: bool = False) -> str:
+    """The attribution kind of a bare source phrase ("Seoul", "U.S. Official", "Yonhap").
+    ``strict``: a lone capitalised word counts only when the lexicon knows it (used where a label
+    such as "Ukrainekrieg:" stands in the same place as a source such as "Zelensky:")."""
+    phrase = phrase.strip(" ,'’\"“”‘")
+    if not phrase or _LABELS.match(phrase):
+        return "none"
+    if _REPORT.match(phrase):
+        return "anonymous"
+    for kind, regex in _KIND_RES[:1]:  # state media before the outlet rule: KCNA, TASS
+        if regex.search(phrase):
+            return kind
+    if OUTLET_RE.fullmatch(phrase):
+        return "media"
+    for kind, regex in _KIND_RES:
+        if regex.search(phrase) or (kind == "intelligence" and _INTEL_CI.search(phrase)):
+            return kind
+    if strict and " " not in phrase:
+        return "none"
+    return "official" if _speaker(phrase) else "none"
+
+
+def _looks_like_source(phrase: str) -> bool:
+    """Short, and every word capitalised or a role word: "Russia UN envoy", "Kyiv official"."""
+    words = phrase.split()
+    if not 1 <= len(words) <= 5:
+        return False
+    return all(w[:1].isupper() or w[:1] in "‘'\"“" or w.lower().strip("’'s") in _ROLE_WORDS
+               or w.lower() in _ROLE_WORDS for w in words)
+
+
+def _headline_att(phrase: str, *, strict: bool = False) -> Attribution | None:
+    phrase = _clean(phrase).strip(" ,'’\"“”‘")
+    kind = source_kind(phrase, strict=strict)
+    if kind == "none":
+        return None
+    if kind in {"media", "anonymous"}:
+        org = phrase if kind == "media" else None
+        return Attribution(speaker=None, organisation=org, kind=kind, text=phrase[:160])
+    # "German Intelligence" is not a person: only officials and analysts are read as named speakers.
+    speaker = _speaker(phrase) if kind in {"official", "analyst"} else None
+    # Title Case makes roles look like names: "U.S. Official Says" names no one.
+    if speaker and any(w.lower().strip(".") in _ROLE_WORDS or re.fullmatch(r"[A-Z]\.", w)
+                       for w in speaker.split()):
+        speaker = None
+    return Attribution(speaker=speaker, organisation=_organisation(phrase), kind=kind, text=phrase[:160])
+
+
+_TRAIL_SAYS = re.compile(rf",\s*(?P<who>[^,:;]{{2,70}}?)\s+(?:{_HEAD_SAY})\s*$", re.I)
+_TRAIL_SAYS_INV = re.compile(rf",\s*(?:{_HEAD_SAY})\s+(?P<who>[^,:;]{{2,70}})$", re.I)
+_TRAIL_COLON = re.compile(r":\s*(?P<who>[^:]{2,60})$")
+_TRAIL_DASH = re.compile(r"(?:\s[-–—]\s?|(?<=\w)-|\s-)(?P<who>[^-–—|]{2,60})$")
+_LEAD_SAYS = re.compile(rf"^(?P<who>[^:;?]{{2,70}}?)\s+(?:{_HEAD_SAY})\b", re.I)
+_LEAD_COLON = re.compile(r"^(?P<who>[^:]{2,50}):\s+\S")
+
+
+def find_headline_attribution(headline: str, *, strict: bool = False) -> Attribution:
+    """The source a headline names by headline convention, else what ``find_attribution`` finds.
+
+    Expects the publisher suffix already removed (see ``pipeline.claims.headline``): a trailing
+    "– Seoul" read here is a source. ``strict`` (non-English headlines) refuses lone unknown
+    capitalised words as speakers, since a topic label sits in the same place."""
+    text = headline.strip()
+    if m := (_TRAIL_SAYS.search(text) or _TRAIL_SAYS_INV.search(text)):
+        if att := _headline_att(m.group("who"), strict=strict):
+            return att
+    for pattern in (_TRAIL_COLON, _TRAIL_DASH):
+        m = pattern.search(text)
+        if m and _looks_like_source(m.group("who").strip()) and (att := _headline_att(m.group("who"),
+                                                                                      strict=strict)):
+            return att
+    lead = text
+    if (m := _LEAD_COLON.match(text)) and len(m.group("who").split()) <= 4:
+        who = m.group("who").strip()
+        quoted = who[:1] in "‘'\"“"
+        if not quoted and _looks_like_source(who) and (att := _headline_att(who, strict=True)):
+            return att
+        lead = text[m.end() - 1:]  # "‘Nonsense’: Putin denies ...": the speaker follows the label
+    if (m := _LEAD_SAYS.match(lead)) and len(m.group("who").split()) <= 7 \
+            and (att := _headline_att(m.group("who"), strict=strict)):
+        return att
+    return find_attribution(text)

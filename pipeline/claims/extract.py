@@ -2,10 +2,13 @@
 
 A claim is a sentence that asserts something checkable about the topic: it names North Korea's
 deployment (or carries a motive label) *and* it has a figure, a named source or a motive. The
+headline is a claim candidate too, by its own rule (``pipeline.claims.headline``): feed items often
+carry the figure and the source only there. A headline that states the same claim as a body
+sentence is merged into one claim; each claim document says its ``origin`` (headline or body). The
 selection is deliberately lexical and cheap (the classifier already ran); what makes a claim
 useful downstream is its attribution, its normalised figures and its hedges, computed here once.
 
-Writes are idempotent: a claim's id is a hash of the article id and the sentence text, claims
+Writes are idempotent: a claim's id is a hash of the article id and the sentence (or headline) text, claims
 are created with ``op_type=create`` (a re-run never resets a claim that novelty already
 processed), and the article is marked ``claims_extracted`` only after all of its claims are in.
 """
@@ -22,17 +25,24 @@ from typing import Any, Protocol
 
 from pipeline.claims.attribution import Attribution, find_attribution, find_hedges
 from pipeline.claims.figures import Figure, parse_figures
+from pipeline.claims.headline import HEADLINE_POSITION, merge_headline, read_headline
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Claim", "ClaimCandidate", "claim_id", "select_claims", "read_sentence", "build_claim_docs",
-           "extract_pending_claims"]
+           "article_claims", "headline_claim", "extract_pending_claims", "ORIGINS"]
 
 TOPIC = re.compile(
     r"\b(?:North Korean?s?|N\.\s?Korean?|Pyongyang|DPRK|Kim Jong[ -]?[Uu]n|Korean People's Army|"
-    r"Nordkorea\w*|Pj[öo]ngjang|Triều Tiên|Bình Nhưỡng|Kim Jong-un)\b")
+    r"Nordkorea\w*|Pj[öo]ngjang|Triều Tiên|Bình Nhưỡng|Kim Jong-un|"
+    r"Kore[iaąę] Północn\w*|[Pp]ółnocnokoreań\w*|Pjongjang\w*|Kim Dzong Un\w*|KRLD|"
+    r"Corée du Nord|[Nn]ord-coréen\w*)\b")
 MIN_WORDS, MAX_WORDS = 6, 90
+# A feed summary is a few sentences, often cut off without a full stop; a page's unterminated
+# lines are captions and subheads, so only short texts may end without one.
+SUMMARY_SENTENCES = 3
+ORIGINS = ("headline", "body")
 _TERMINAL = re.compile(r"[.!…][\"”’')\]]*$")
 
 
@@ -51,6 +61,7 @@ class ClaimCandidate:
     hedges: list[str]
     motives: list[str] = field(default_factory=list)
     motive_scores: dict[str, float] = field(default_factory=dict)
+    origin: str = "body"  # one of ORIGINS
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,7 @@ class Claim:
     title: str | None = None
     first_seen: str | None = None
     embedding: list[float] | None = None
+    origin: str = "body"
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Claim:
@@ -84,7 +96,7 @@ class Claim:
                                     kind=att.get("kind") or "none", text=att.get("text")),
             hedged=bool(doc.get("hedged")), outlets=list(doc.get("outlets") or []),
             url=doc.get("url"), title=doc.get("title"), first_seen=doc.get("first_seen"),
-            embedding=doc.get("embedding"),
+            embedding=doc.get("embedding"), origin=doc.get("origin") or "body",
         )
 
 
@@ -110,11 +122,13 @@ def select_claims(sentences: Sequence[str], results: Sequence[Any] | None = None
     """The claim sentences among ``sentences`` (in order). ``results`` are the classifier's
     SentenceResults for the same sentences (or None when no motives are known)."""
     out: list[ClaimCandidate] = []
+    summary = len(sentences) <= SUMMARY_SENTENCES
     for position, sentence in enumerate(sentences):
         text = sentence.strip()
         words = len(text.split())
-        if words < MIN_WORDS or words > MAX_WORDS or text.endswith("?") or not _TERMINAL.search(text):
-            continue  # too short, too long, a question, or a headline/caption without a full stop
+        if words < MIN_WORDS or words > MAX_WORDS or text.endswith("?") \
+                or not (summary or _TERMINAL.search(text)):
+            continue  # too short, too long, a question, or a caption/subhead of a page
         motives, scores = _sentence_motives(results[position] if results else None)
         topical = bool(TOPIC.search(text))
         if not (topical or motives):
@@ -133,13 +147,54 @@ def read_sentence(position: int, text: str, motives: Sequence[str] = (),
                           list(motives), dict(scores or {}))
 
 
+def _outlet_name(article: dict[str, Any]) -> str | None:
+    return article.get("source_name") or article.get("outlet") or article.get("source_id")
+
+
+def headline_claim(article: dict[str, Any], result: Any = None, *, topical: bool) -> ClaimCandidate | None:
+    """The headline as a claim candidate, or None when the rule in ``pipeline.claims.headline``
+    says it is none (or the article never names the actor: ``topical``)."""
+    head = read_headline(article.get("title") or "", outlet=_outlet_name(article),
+                         language=article.get("language"))
+    if not (head.claim and topical):
+        return None
+    motives, scores = _sentence_motives(result)
+    return ClaimCandidate(HEADLINE_POSITION, head.text, head.figures, head.attribution, head.hedges,
+                          motives, scores, origin="headline")
+
+
+def article_claims(article: dict[str, Any], classifier: SentenceClassifier) -> list[ClaimCandidate]:
+    """All claim candidates of one article: body sentences by ``select_claims`` and the headline by
+    its own rule, merged when they state the same claim. The headline is classified in the same
+    batch as the body (one forward pass). Raises ValueError when the classifier's answer does not
+    match the sentences (the caller reports the article as failed)."""
+    from pipeline.classify.sentences import split_sentences
+
+    title = (article.get("title") or "").strip()
+    sentences = split_sentences(article.get("text") or "")
+    topical = bool(TOPIC.search(title) or any(TOPIC.search(s) for s in sentences))
+    head_text = ""
+    if title and topical:
+        head = read_headline(title, outlet=_outlet_name(article), language=article.get("language"))
+        head_text = head.text if head.claim else ""
+    batch = sentences + ([head_text] if head_text else [])
+    results = classifier.classify_sentences(batch) if batch else []
+    if len(results) != len(batch):
+        raise ValueError(f"classifier returned {len(results)} results for {len(batch)} sentences")
+    body = select_claims(sentences, results[:len(sentences)])
+    head = headline_claim(article, results[-1], topical=topical) if head_text else None
+    return merge_headline(head, body)
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def build_claim_docs(article: dict[str, Any], candidates: Sequence[ClaimCandidate], *,
                      now: datetime) -> list[dict[str, Any]]:
-    """Claim documents (without embeddings) for one article's claim sentences."""
+    """Claim documents (without embeddings) for one article's claim sentences. The id hashes the
+    claim text, so a headline claim and a body claim never collide unless their text is equal
+    (and then ``merge_headline`` already kept one)."""
     outlet = article.get("source_id") or article.get("source_name") or "unknown"
     outlets = [o for o in article.get("outlets") or [] if o]
     if outlet not in outlets:
@@ -161,7 +216,7 @@ def build_claim_docs(article: dict[str, Any], candidates: Sequence[ClaimCandidat
             "attribution": cand.attribution.as_dict(),
             "figures": [f.as_doc() for f in cand.figures],
             "has_figures": bool(cand.figures), "hedged": bool(cand.hedges), "hedges": cand.hedges,
-            "novelty_checked": False, "extracted_at": _iso(now),
+            "novelty_checked": False, "extracted_at": _iso(now), "origin": cand.origin,
         })
     return docs
 
@@ -187,7 +242,6 @@ def extract_pending_claims(settings: Settings, es: Any = None, *, now: datetime 
 
     from pipeline.alerts.ledger import ensure_missing_indices
     from pipeline.classify.backends import get_embedder
-    from pipeline.classify.sentences import split_sentences
     from pipeline.es.bulk import bulk_write
     from pipeline.es.client import build_client, mapped_errors
 
@@ -213,14 +267,12 @@ def extract_pending_claims(settings: Settings, es: Any = None, *, now: datetime 
     failed: list[dict[str, Any]] = []
     docs_by_article: dict[str, list[dict[str, Any]]] = {}
     for article in articles:
-        sentences = split_sentences(article.get("text") or "")
-        results = classifier.classify_sentences(sentences) if sentences else []
-        if len(results) != len(sentences):
-            failed.append({"id": article["id"], "error": "classifier returned "
-                           f"{len(results)} results for {len(sentences)} sentences"})
+        try:
+            candidates = article_claims(article, classifier)
+        except ValueError as exc:
+            failed.append({"id": article["id"], "error": str(exc)})
             continue
-        docs_by_article[article["id"]] = build_claim_docs(article, select_claims(sentences, results),
-                                                          now=now)
+        docs_by_article[article["id"]] = build_claim_docs(article, candidates, now=now)
     all_docs = [d for docs in docs_by_article.values() for d in docs]
     if all_docs:
         vectors = get_embedder("exact").embed([d["text"] for d in all_docs])

@@ -101,7 +101,8 @@ FIGURE = {"type": "nested", "properties": {
 
 CLAIMS = IndexSpec("claims", 1, {
     "id": KW, "article_id": KW, "source_id": KW, "source_name": KW_NAME, "outlet": KW_NAME,
-    "outlets": KW_NAME, "url": KW_URL, "title": TEXT_KW, "text": TEXT_KW, "position": INT, "on_topic": BOOL,
+    "outlets": KW_NAME, "url": KW_URL, "title": TEXT_KW, "text": TEXT_KW, "position": INT, "origin": KW,
+    "on_topic": BOOL,
     "first_seen": DATE, "published": DATE, "language": KW, "extracted_at": DATE,
     # subobjects: false, so "military_technology" and "military_technology.space" are both leaves.
     "motives": KW, "motive_scores": {"type": "object", "dynamic": True, "subobjects": False}, "score": FLOAT,
