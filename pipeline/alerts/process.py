@@ -62,8 +62,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["process_new_claims", "send_pending", "configured_subscriptions"]
 
-CLAIM_FIELDS = ("id", "text", "url", "title", "outlet", "outlets", "first_seen", "motives", "score",
-                "attribution", "figures", "hedged", "hedges", "article_id", "on_topic", "novelty")
+CLAIM_FIELDS = ("id", "text", "url", "title", "outlet", "outlets", "first_seen", "published", "motives",
+                "score", "attribution", "figures", "hedged", "hedges", "article_id", "on_topic", "novelty")
 
 
 @contextmanager

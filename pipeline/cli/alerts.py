@@ -102,7 +102,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     evaluate = sub.add_parser("eval-claims", help='precision/recall of "same claim" on labelled pairs')
     evaluate.add_argument("--pairs", type=Path, default=None, help="default: eval/claim_pairs.yaml")
-    evaluate.add_argument("--sweep", action="store_true", help="also print a threshold sweep")
+    evaluate.add_argument("--sweep", action="store_true",
+                          help="also print the thresholds each cross-validation fold chose")
     evaluate.set_defaults(func=cmd_eval)
 
 

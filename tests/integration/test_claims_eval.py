@@ -1,22 +1,42 @@
-"""The "same claim" evaluation gate: labelled pairs (some referencing ../shared at run time) must
-keep precision and recall above pinned floors. Floors sit a little under the figures measured when
-the thresholds were chosen (all pairs: P 0.889, R 0.762), so a regression fails CI."""
+"""The novelty evaluation gate on labelled pairs: the real pairs of ``../shared/corpus`` (headline plus
+summary, with publication dates) and the team's pairs of ``eval/claim_pairs.yaml``, reported apart.
+
+Floors sit a little under the figures measured when the event and time checks were introduced
+(item-grouped 5-fold cross-validation, thresholds chosen on the training folds):
+
+* real: same-claim recall 0.667, different-claim merge rate 0.167, 3-way accuracy 0.725
+  (before the checks, with the old shipped thresholds: 0.148 / 0.042 / 0.529);
+* team: 0.810 / 0.105 / 0.825.
+
+The issue's target (recall >= 0.9 with <= 10% merged) is not reached; see the report's errors.
+"""
 
 from __future__ import annotations
 
 from pipeline.alerts.evaluate import evaluate_pairs, format_report
 
-FLOOR_PRECISION = 0.80
-FLOOR_RECALL = 0.70
-FLOOR_EVENT_ACCURACY = 0.90
+# (cross-validated) recall floor, merge-rate ceiling, 3-way accuracy floor
+FLOORS = {"real": (0.55, 0.25, 0.62), "team": (0.70, 0.20, 0.72)}
+# The shipped defaults on the real pairs (in-sample: they were chosen on all pairs).
+FLOOR_REAL_FIXED_RECALL = 0.70
+CEILING_REAL_FIXED_MERGE = 0.15
 
 
-def test_same_claim_precision_and_recall_stay_above_the_floors(shared_dir):
+def test_novelty_stays_above_the_floors_on_real_and_team_pairs(shared_dir):
     result = evaluate_pairs(shared=shared_dir)
     report = format_report(result)
-    overall = result["scores"]["all"]
-    assert result["pairs"] >= 40, report
-    assert overall.precision >= FLOOR_PRECISION, report
-    assert overall.recall >= FLOOR_RECALL, report
-    assert overall.event_ok / overall.event_total >= FLOOR_EVENT_ACCURACY, report
-    assert "precision" in report and "test" in report
+    assert set(result["sets"]) == {"real", "team"}, report
+    assert result["sets"]["real"]["pairs"] >= 50 and result["sets"]["team"]["pairs"] >= 40, report
+    for name, (recall, merge, accuracy) in FLOORS.items():
+        cv = result["sets"][name]["cv"]["metrics"]
+        assert cv["recall"] >= recall, f"{name}\n{report}"
+        assert cv["merge_rate"] <= merge, f"{name}\n{report}"
+        assert cv["accuracy"] >= accuracy, f"{name}\n{report}"
+        low, high = result["sets"][name]["cv"]["ci"]["recall"]
+        assert low <= cv["recall"] <= high, report
+    real = result["sets"]["real"]
+    assert real["fixed"]["metrics"]["recall"] >= FLOOR_REAL_FIXED_RECALL, report
+    assert real["fixed"]["metrics"]["merge_rate"] <= CEILING_REAL_FIXED_MERGE, report
+    # The event and time checks must keep beating the similarity-only rule on real pairs.
+    assert real["cv"]["metrics"]["accuracy"] > real["before"]["metrics"]["accuracy"], report
+    assert "cross-validated" in report and "[real]" in report and "[team]" in report

@@ -1,0 +1,54 @@
+"""Novelty on the real Elasticsearch node: the kNN candidate search stays, the decision on the
+candidates now checks the event and the publication dates. SAMPLE sentences, written for this test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.alerts.novelty import NoveltyChecker
+from pipeline.claims.figures import parse_figures
+
+NOW = "2026-03-02T09:30:00.000Z"
+SUMMONED = "The foreign ministry in Seoul summoned the Russian ambassador over the new defence pact."
+SUMMONED_AGAIN = "Seoul's foreign ministry summoned Russia's ambassador to protest against the defence pact."
+SIGNED = "Russia and North Korea signed a mutual defence pact at a summit."
+IN_FORCE = "The mutual defence pact between Russia and North Korea entered into force."
+
+
+def claim(cid: str, text: str, published: str | None, outlet: str = "wire") -> dict[str, Any]:
+    from pipeline.classify.backends import get_embedder
+
+    return {"id": cid, "text": text, "outlet": outlet, "outlets": [outlet], "article_id": f"art-{cid}",
+            "motives": [], "figures": [f.as_doc() for f in parse_figures(text)], "first_seen": NOW,
+            "published": published, "attribution": {"kind": "official"},
+            "embedding": [float(x) for x in get_embedder("exact").embed([text])[0]]}
+
+
+def store(es: Any, settings: Any, checker: NoveltyChecker, c: dict[str, Any]) -> str:
+    """Decide a claim and write its cluster, as the alert task does, so the next one finds it by kNN."""
+    from pipeline.es.schema import ensure_indices
+
+    ensure_indices(es, settings, ["clusters"])
+    match = checker.decide(c, NOW)
+    es.index(index=settings.index("clusters"), id=match.cluster["id"], document=match.cluster, refresh=True)
+    return match.event
+
+
+def fresh(es: Any, settings: Any) -> NoveltyChecker:
+    return NoveltyChecker(es, settings.index("clusters"))
+
+
+def test_the_same_kind_of_event_months_apart_is_new_and_days_apart_a_repeat(es, settings):
+    assert store(es, settings, fresh(es, settings), claim("c1", SUMMONED, "2024-06-20T09:00:00Z")) == "new"
+    # A later run (so the first cluster comes from the kNN search, not from memory).
+    months = fresh(es, settings).decide(claim("c2", SUMMONED_AGAIN, "2024-10-21T09:00:00Z"), NOW)
+    assert months.event == "new" and months.cluster["id"] == "cl-c2"
+    days = fresh(es, settings).decide(claim("c3", SUMMONED_AGAIN, "2024-06-21T15:00:00Z"), NOW)
+    assert days.event == "repeat" and days.cluster["id"] == "cl-c1"
+    assert days.cluster["last_seen"] == "2024-06-21T15:00:00Z"  # the publication date, not NOW
+
+
+def test_a_treaty_signing_and_its_entry_into_force_are_two_events(es, settings):
+    assert store(es, settings, fresh(es, settings), claim("s1", SIGNED, "2024-12-01T09:00:00Z")) == "new"
+    later = fresh(es, settings).decide(claim("s2", IN_FORCE, "2024-12-04T09:00:00Z"), NOW)
+    assert later.event == "new" and later.cluster["id"] == "cl-s2"
