@@ -28,6 +28,14 @@ GRID = np.round(np.arange(0.30, 0.901, 0.025), 3)
 SHRINK = 3.0  # pseudo-count pulling a calibrated threshold towards the default with few positives
 
 
+def interval95(values: Any) -> list[float]:
+    """The percentile-bootstrap 95% interval of ``values`` (NaN, NaN when there are none)."""
+    if not len(values):
+        return [float("nan"), float("nan")]
+    low, high = np.percentile(values, [2.5, 97.5])
+    return [round(float(low), 4), round(float(high), 4)]
+
+
 @dataclass
 class Counts:
     tp: int = 0

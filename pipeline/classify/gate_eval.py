@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.classify.embedder import repair_text
+from pipeline.classify.evaluate import BASELINE_FILE, SHARED_DIR, interval95
 from pipeline.classify.gate import embedding_features, embeds_title, keyword_evidence
 from pipeline.classify.gate_model import (
     C_REGULARISATION,
@@ -52,11 +53,8 @@ from pipeline.classify.gate_model import (
 from pipeline.classify.sentences import split_sentences
 from pipeline.errors import ConfigError
 from pipeline.language import detect_language
-from pipeline.settings import REPO_ROOT
 from pipeline.taxonomy import Taxonomy, load_taxonomy
 
-SHARED_DIR = REPO_ROOT.parent / "shared"
-BASELINE_FILE = REPO_ROOT / "eval" / "baseline.json"
 OUTER_FOLDS = 5
 TIME_TEST_SHARE = 0.2
 BOOTSTRAP = 2000
@@ -271,13 +269,6 @@ def fit_both(f: Featured, rows: np.ndarray) -> FittedGate:
 
 # ---- metrics --------------------------------------------------------------------------------
 
-def _interval(values: list[float]) -> list[float]:
-    if not values:
-        return [math.nan, math.nan]
-    low, high = np.percentile(values, [2.5, 97.5])
-    return [round(float(low), 4), round(float(high), 4)]
-
-
 def summarise(gold: np.ndarray, pred: np.ndarray, ids: Sequence[str], scores: np.ndarray | None,
               rng: np.random.Generator, bootstrap: int = BOOTSTRAP) -> dict[str, Any]:
     """Accuracy and on-topic recall with percentile-bootstrap 95% intervals, and the errors."""
@@ -298,9 +289,9 @@ def summarise(gold: np.ndarray, pred: np.ndarray, ids: Sequence[str], scores: np
               for i in np.flatnonzero(~correct)]
     return {
         "items": n, "on_topic": positives,
-        "accuracy": round(float(correct.mean()), 4), "accuracy_ci95": _interval(accs),
+        "accuracy": round(float(correct.mean()), 4), "accuracy_ci95": interval95(accs),
         "recall": round(float(correct[gold].mean()), 4) if positives else None,
-        "recall_ci95": _interval(recalls) if positives else None,
+        "recall_ci95": interval95(recalls) if positives else None,
         "missed": int((gold & ~pred).sum()), "false_alarms": int((~gold & pred).sum()),
         "errors": errors,
     }

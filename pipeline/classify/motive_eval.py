@@ -43,7 +43,16 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.classify.gate_eval import outlet_group, parse_published, prepare
+from pipeline.classify.evaluate import BASELINE_FILE, SHARED_DIR, interval95
+from pipeline.classify.gate_eval import (
+    BOOTSTRAP,
+    OUTER_FOLDS,
+    SEED,
+    TIME_TEST_SHARE,
+    outlet_group,
+    parse_published,
+    prepare,
+)
 from pipeline.classify.gate_model import inner_folds
 from pipeline.classify.head import (
     LEARNED_C,
@@ -54,15 +63,8 @@ from pipeline.classify.head import (
     load_training,
 )
 from pipeline.errors import ConfigError
-from pipeline.settings import REPO_ROOT
 from pipeline.taxonomy import Taxonomy, load_taxonomy
 
-SHARED_DIR = REPO_ROOT.parent / "shared"
-BASELINE_FILE = REPO_ROOT / "eval" / "baseline.json"
-OUTER_FOLDS = 5
-TIME_TEST_SHARE = 0.2
-BOOTSTRAP = 2000
-SEED = 13
 METHODS = ("today", "today_title", "keyword_rule", "learned")
 THRESHOLD_GRID = np.round(np.arange(0.2, 0.91, 0.025), 3)
 SHRINK = 3.0  # pseudo-positives pulling a cross-validated threshold towards 0.5 when evidence is thin
@@ -381,13 +383,6 @@ def _prf(tp: Any, fp: Any, fn: Any) -> tuple[Any, Any, Any]:
     return p, r, f
 
 
-def _ci(values: np.ndarray) -> list[float]:
-    if not len(values):
-        return [math.nan, math.nan]
-    low, high = np.percentile(values, [2.5, 97.5])
-    return [round(float(low), 4), round(float(high), 4)]
-
-
 def summarise(ids: list[str], item_ids: list[str], gold: np.ndarray, pred: np.ndarray,
               optional: np.ndarray, bootstrap: int = BOOTSTRAP) -> dict[str, Any]:
     """Micro and per-motive P/R/F1 with percentile-bootstrap 95% intervals, and the errors."""
@@ -412,7 +407,7 @@ def summarise(ids: list[str], item_ids: list[str], gold: np.ndarray, pred: np.nd
     for k, m in enumerate(ids):
         col = bf[:, k][~np.isnan(bf[:, k])]
         per[m] = {"precision": round(float(p[k]), 4), "recall": round(float(r[k]), 4),
-                  "f1": round(float(f[k]), 4), "f1_ci95": _ci(col), "support": int(gold[:, k].sum()),
+                  "f1": round(float(f[k]), 4), "f1_ci95": interval95(col), "support": int(gold[:, k].sum()),
                   "predicted": int(pred[:, k].sum()), "tp": int(c[0, k]), "fp": int(c[1, k]),
                   "fn": int(c[2, k])}
     errors = []
@@ -422,8 +417,8 @@ def summarise(ids: list[str], item_ids: list[str], gold: np.ndarray, pred: np.nd
         if missed or extra:
             errors.append({"id": item_ids[i], "missed": missed, "false": extra})
     return {"items": n, "micro": {"precision": round(float(mp), 4), "recall": round(float(mr), 4),
-                                  "f1": round(float(mf), 4), "f1_ci95": _ci(bm[:, 2]),
-                                  "precision_ci95": _ci(bm[:, 0]), "recall_ci95": _ci(bm[:, 1]),
+                                  "f1": round(float(mf), 4), "f1_ci95": interval95(bm[:, 2]),
+                                  "precision_ci95": interval95(bm[:, 0]), "recall_ci95": interval95(bm[:, 1]),
                                   "support": int(gold.sum())},
             "per_motive": per, "errors": errors}
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.classify.embedder import encode_batch, load_tokenizer, mean_pool, model_dir
+from pipeline.classify.embedder import model_dir
 from pipeline.classify.onnx_runtime import (
     FORMAT,
     Build,
@@ -88,17 +88,10 @@ def load_golden() -> tuple[list[str], np.ndarray]:
 
 
 def reference_embeddings(sentences: list[str], batch_size: int = 16) -> np.ndarray:
-    """Embeddings of ``sentences`` by the numpy forward pass (batched, length-sorted)."""
-    from pipeline.classify.reference import NumpyMiniLM
+    """Embeddings of ``sentences`` by the numpy forward pass (the ``numpy`` backend, no cache)."""
+    from pipeline.classify.backends import NumpyEmbedder
 
-    tokenizer, model = load_tokenizer(), NumpyMiniLM(model_dir())
-    out = np.zeros((len(sentences), 384), dtype=np.float32)
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        ids, mask = encode_batch(tokenizer, [sentences[i] for i in idx])
-        out[idx] = mean_pool(model.forward(ids, mask, np.zeros_like(ids)), mask)
-    return out
+    return NumpyEmbedder(batch_size=batch_size).forward(sentences)
 
 
 def verify_fp32(graph: Path, sentences: list[str]) -> dict[str, float]:

@@ -431,68 +431,44 @@ class _Run:
         """Fetch the page, extract, decide the canonical URL. Never raises: whatever goes wrong
         with the page, the article keeps the feed's text and says why in ``error``."""
         try:
-            return self._page_or_raise(entry, pre, fetch_pages, allow_private, timeout)
+            html, page_url, error = self._fetch_page(entry, fetch_pages, allow_private, timeout)
+            extraction = _extract(entry, html, page_url, error)
+            return (extraction, *_identity(entry, pre, extraction, page_url))
         except Exception as exc:  # noqa: BLE001 - a hostile page is this article's error, not the run's
             log.warning("article page %r failed unexpectedly", entry.link, exc_info=True)
-            extraction = choose_text(
-                title=entry.title,
-                summary=entry.summary,
-                content=entry.content,
-                page_html=None,
-                page_url=None,
-                page_error=f"article page: unexpected {type(exc).__name__}: {exc}"[:2000],
-            )
-            canonical = pre or f"urn:newswatch:entry:{entry.entry_id}"
-            links = [x for x in dict.fromkeys((entry.link, pre, canonical)) if x]
-            return extraction, canonical, article_id(canonical), links, None
+            error = f"article page: unexpected {type(exc).__name__}: {exc}"[:2000]
+            extraction = _extract(entry, None, None, error)
+            return (extraction, *_identity(entry, pre, extraction, None))
 
-    def _page_or_raise(
-        self, entry: FeedEntry, pre: str | None, fetch_pages: bool, allow_private: bool, timeout: float
-    ) -> tuple[Extraction, str, str, list[str], str | None]:
-        html, page_url, error = None, None, None
-        if fetch_pages and entry.link:
-            # A news-search wrapper whose target is in the link is fetched at the target: no
-            # request to the search engine, and no interstitial page instead of the article.
-            # The source's timeout applies to its pages too: its per-wait bound, and (times
-            # DEADLINE_FACTOR) the total time a page may take.
-            page = self.fetcher.get(
-                resolve_redirect_link(entry.link),
-                allow_private=allow_private,
-                timeout=timeout,
-                max_bytes=PAGE_MAX_BYTES,
-                accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
-            )
-            if page.ok and page.body is not None:
-                ctype = page.headers.get("content-type", "text/html")
-                if is_unresolved_news_link(page.final_url or entry.link) and _is_search_host(
-                        page.final_url or entry.link):
-                    # An opaque Google News id that no HTTP redirect resolved: the page is the
-                    # search engine's, not the article; keep the feed text and say so.
-                    error = "news-search link not resolved: the page is the search engine's, not the article"
-                elif "html" in ctype or "xml" in ctype:
-                    html, page_url = page.body, page.final_url
-                else:
-                    error = f"article page is {ctype}, not HTML"
-            else:
-                error = f"article page: {page.error_kind}: {page.error}"
-        extraction = choose_text(
-            title=entry.title,
-            summary=entry.summary,
-            content=entry.content,
-            page_html=html,
-            page_url=page_url,
-            page_error=error,
+    def _fetch_page(
+        self, entry: FeedEntry, fetch_pages: bool, allow_private: bool, timeout: float
+    ) -> tuple[bytes | None, str | None, str | None]:
+        """``(html, page_url, error)`` of the entry's page (all None when pages are not fetched)."""
+        if not (fetch_pages and entry.link):
+            return None, None, None
+        # A news-search wrapper whose target is in the link is fetched at the target: no
+        # request to the search engine, and no interstitial page instead of the article.
+        # The source's timeout applies to its pages too: its per-wait bound, and (times
+        # DEADLINE_FACTOR) the total time a page may take.
+        page = self.fetcher.get(
+            resolve_redirect_link(entry.link),
+            allow_private=allow_private,
+            timeout=timeout,
+            max_bytes=PAGE_MAX_BYTES,
+            accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
         )
-        base = safe_canonicalize_url(page_url) if page_url else pre
-        canonical = base or ""
-        if extraction.canonical_url and page_url and _same_site(extraction.canonical_url, page_url):
-            # a page's rel=canonical with a port urlsplit refuses is only the page's claim: ignored
-            with suppress(ValueError):
-                canonical = canonicalize_url(extraction.canonical_url)
-        if not canonical:
-            canonical = f"urn:newswatch:entry:{entry.entry_id}"
-        links = [x for x in dict.fromkeys((entry.link, pre, page_url, base, canonical)) if x]
-        return extraction, canonical, article_id(canonical), links, page_url
+        if not (page.ok and page.body is not None):
+            return None, None, f"article page: {page.error_kind}: {page.error}"
+        ctype = page.headers.get("content-type", "text/html")
+        if is_unresolved_news_link(page.final_url or entry.link) and _is_search_host(
+                page.final_url or entry.link):
+            # An opaque Google News id that no HTTP redirect resolved: the page is the
+            # search engine's, not the article; keep the feed text and say so.
+            return None, None, ("news-search link not resolved: the page is the search engine's, "
+                                "not the article")
+        if "html" in ctype or "xml" in ctype:
+            return page.body, page.final_url, None
+        return None, None, f"article page is {ctype}, not HTML"
 
     def _doc(
         self,
@@ -904,3 +880,23 @@ def ingest_once(
         es.indices.refresh(index=f"{settings.index('articles')},{settings.index('feeds')}")
     log.info("ingest: %s", {k: v for k, v in report.as_dict().items() if k != "article_ids"})
     return report
+
+
+def _extract(entry: FeedEntry, html: bytes | None, page_url: str | None, error: str | None) -> Extraction:
+    return choose_text(title=entry.title, summary=entry.summary, content=entry.content,
+                       page_html=html, page_url=page_url, page_error=error)
+
+
+def _identity(entry: FeedEntry, pre: str | None, extraction: Extraction,
+              page_url: str | None) -> tuple[str, str, list[str], str | None]:
+    """``(canonical URL, article id, every link it is known by, page URL)`` of an article."""
+    base = safe_canonicalize_url(page_url) if page_url else pre
+    canonical = base or ""
+    if extraction.canonical_url and page_url and _same_site(extraction.canonical_url, page_url):
+        # a page's rel=canonical with a port urlsplit refuses is only the page's claim: ignored
+        with suppress(ValueError):
+            canonical = canonicalize_url(extraction.canonical_url)
+    if not canonical:
+        canonical = f"urn:newswatch:entry:{entry.entry_id}"
+    links = [x for x in dict.fromkeys((entry.link, pre, page_url, base, canonical)) if x]
+    return canonical, article_id(canonical), links, page_url

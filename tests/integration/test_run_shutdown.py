@@ -156,7 +156,7 @@ def test_no_stdout_and_no_stderr_at_all(run_env):
 @pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.timeout(600)
-def test_the_full_default_set_stops_on_a_closed_terminal(run_env, tmp_path, request):
+def test_the_full_default_set_stops_on_a_closed_terminal(run_env, tmp_path, request, monkeypatch):
     """Every default service (its own Elasticsearch node on a free port, SMTP, the feeds and
     Airflow with all its processes), output to a file, then SIGHUP: nothing survives, checked by
     pids (the run's children and the pid files, plus every process of its AIRFLOW_HOME and of its
@@ -171,7 +171,7 @@ def test_the_full_default_set_stops_on_a_closed_terminal(run_env, tmp_path, requ
     base = Path(os.environ.get("NEWSWATCH_STATE_DIR") or tmp_path)
     private = base / f"run-shutdown-{uuid.uuid4().hex[:8]}"
     request.addfinalizer(lambda: shutil.rmtree(private, ignore_errors=True))
-    run_env.update({"NEWSWATCH_STATE_DIR": str(private),"NEWSWATCH_ES_URL": f"http://127.0.0.1:{es_port}",
+    run_env.update({"NEWSWATCH_STATE_DIR": str(private), "NEWSWATCH_ES_URL": f"http://127.0.0.1:{es_port}",
                     "NEWSWATCH_AIRFLOW_PORT": str(airflow_port), "NEWSWATCH_AIRFLOW_PARALLELISM": "2"})
     log = tmp_path / "run.log"
     with log.open("wb") as out:
@@ -179,28 +179,21 @@ def test_the_full_default_set_stops_on_a_closed_terminal(run_env, tmp_path, requ
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     state = Path(run_env["NEWSWATCH_STATE_DIR"])
-    saved = {k: os.environ.get(k) for k in run_env}
-    os.environ.update(run_env)  # so the helpers below look at this run's state folder and ports
+    for key, value in run_env.items():  # so the helpers below look at this run's state and ports
+        monkeypatch.setenv(key, value)
+    settings = load_settings()
+    pids = _wait_ready(proc, run_env, log, timeout=480)
+    airflow = set(airflow_stack.processes(settings))
+    es_nodes = set(processes_using(state / "elasticsearch", "org.elasticsearch"))
+    assert airflow and es_nodes
     try:
-        settings = load_settings()
-        pids = _wait_ready(proc, run_env, log, timeout=480)
-        airflow = set(airflow_stack.processes(settings))
-        es_nodes = set(processes_using(state / "elasticsearch", "org.elasticsearch"))
-        assert airflow and es_nodes
-        try:
-            code = _stop_and_check(proc, signal.SIGHUP, pids, run_env)
-        finally:
-            for pid in airflow | es_nodes:
-                if pid_alive(pid):
-                    os.kill(pid, signal.SIGKILL)
-        assert code == 129, _read(log)[-3000:]
-        assert not [p for p in airflow | es_nodes if pid_alive(p)]
-        assert not airflow_stack.processes(settings)
-        assert port_is_free(es_port) and port_is_free(airflow_port)
-        assert _read(log).rstrip().endswith("nothing is left running.")
+        code = _stop_and_check(proc, signal.SIGHUP, pids, run_env)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        for pid in airflow | es_nodes:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert code == 129, _read(log)[-3000:]
+    assert not [p for p in airflow | es_nodes if pid_alive(p)]
+    assert not airflow_stack.processes(settings)
+    assert port_is_free(es_port) and port_is_free(airflow_port)
+    assert _read(log).rstrip().endswith("nothing is left running.")
