@@ -9,7 +9,7 @@ the DAG tasks call run in this process, in the DAGs' order, with the round's end
     ingest      ingest_once per batch of sources (2 batches, as the mapped poll tasks), then
                 reconcile_near_duplicates (the announce task)
     classify    classify_pending, then extract_pending_claims
-    alerts      process_new_claims, then send_pending
+    alerts      process_new_claims, then bundle_and_send
 
 against the harness's Elasticsearch (a private index prefix, dropped at the end), a private state
 folder, a real SMTP server in this process, and one subscription that alerts immediately on every
@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.es.client import build_client  # noqa: E402
 from pipeline.es.schema import drop_prefix  # noqa: E402
 from pipeline.settings import Settings, load_settings  # noqa: E402
-from pipeline.stack.common import free_port  # noqa: E402
+from pipeline.stack.ports import free_port  # noqa: E402
 from pipeline.stack.smtp import MailCatcher  # noqa: E402
 from tests.replay_support import (  # noqa: E402
     ITEMS_FILE,
@@ -88,7 +88,7 @@ class Timings:
 
 def run_round(settings: Settings, es: Any, now: datetime, timings: Timings) -> dict[str, Any]:
     """One pass of the three DAGs, in the order their assets chain them."""
-    from pipeline.alerts import process_new_claims, send_pending
+    from pipeline.alerts import bundle_and_send, configured_subscriptions, process_new_claims
     from pipeline.claims import extract_pending_claims
     from pipeline.classify import classify_pending
     from pipeline.ingest import ingest_once, load_sources, reconcile_near_duplicates
@@ -101,15 +101,16 @@ def run_round(settings: Settings, es: Any, now: datetime, timings: Timings) -> d
     timings.run("ingest", reconcile_near_duplicates, settings, es, article_ids=article_ids, now=now)
     classified = timings.run("classify", classify_pending, settings, es, now=now)
     claims = timings.run("claims", extract_pending_claims, settings, es, now=now)
-    processed = timings.run("alerts", process_new_claims, settings, es, now=now)
-    sent = timings.run("alerts", send_pending, settings, es, now=now)
+    subs = configured_subscriptions(settings)
+    processed = timings.run("alerts", process_new_claims, settings, es, subs, now=now)
+    sent = timings.run("alerts", bundle_and_send, settings, es, subs, now=now)
     return {"entries": sum(int(r.get("entries", 0)) for r in reports),
             "new_articles": sum(int(r.get("new_articles", 0)) for r in reports),
             "failed_sources": sum(int(r.get("sources_failed", 0)) for r in reports),
             "on_topic": classified.get("on_topic", 0), "claims": claims.get("claims", 0),
             "claim_failures": len(claims.get("failed") or []), "new": processed.get("new", 0),
             "repeat": processed.get("repeat", 0), "update": processed.get("update", 0),
-            "alerts": processed.get("alerts_created", 0),
+            "alerts": processed.get("events_created", 0),
             "novelty_errors": len(processed.get("errors") or []),
             "sent": int((processed.get("delivery") or {}).get("sent", 0)) + int(sent.get("sent", 0))}
 
@@ -191,7 +192,7 @@ def trace_items(items: list[ReplayItem], es: Any, settings: Settings) -> dict[st
             traces[iid].claims.append(claim)
             claim_item[claim["_id"]] = iid
     for alert in all_docs(es, settings, "alerts"):
-        if alert.get("kind") != "immediate":
+        if alert.get("kind") != "event":
             continue
         iid = claim_item.get(alert.get("claim_id", "")) or item_of_article.get(alert.get("article_id", ""))
         if iid is not None:

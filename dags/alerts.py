@@ -1,14 +1,17 @@
 """
 ### newswatch: alerts
 
-Checks the new claims for novelty against the known claim clusters, writes one alert document per
-(cluster, subscription) with `create`-only ids, and emails the immediate ones; then retries the
-alerts still pending (e.g. SMTP was down).
+Checks the new claims for novelty against the known claim clusters (and moves clusters to
+corroborated or disputed), queues each claim event for the subscriptions that want it, gathers
+the queued events into bundles (one email per article, or per batch, as each subscription says),
+and emails them; then bundles and retries what is still due (e.g. SMTP was down).
 
 * **Schedule**: on `newswatch://claims` events, or every `NEWSWATCH_ALERT_RETRY_SCHEDULE`
-  (default every 10 minutes) so pending alerts are retried when no new claim arrives.
-* **Never twice**: an alert document is created once and marked sent after the SMTP server
-  accepted it, so re-running a run or a retried task sends nothing again.
+  (default every 10 minutes) so batched subscriptions and pending emails are served when no new
+  claim arrives.
+* **Never twice**: events and bundles are created once with deterministic ids, and a bundle is
+  marked sent after the SMTP server accepted it, so re-running a run or a retried task sends
+  nothing again.
 """
 
 from __future__ import annotations
@@ -32,15 +35,22 @@ from newswatch_airflow import CLAIMS, default_args, env_schedule, run_time, sett
 def newswatch_alerts():
     @task
     def process_new_claims() -> dict:
+        from pipeline.alerts import configured_subscriptions
         from pipeline.alerts import process_new_claims as process
+        from pipeline.es.client import build_client
 
-        return process(settings_from_airflow(), now=run_time(get_current_context()))
+        settings = settings_from_airflow()
+        return process(settings, build_client(settings), configured_subscriptions(settings),
+                       now=run_time(get_current_context()))
 
     @task
     def send_pending(processed: dict) -> dict:
-        from pipeline.alerts import send_pending as send
+        from pipeline.alerts import bundle_and_send, configured_subscriptions
+        from pipeline.es.client import build_client
 
-        return send(settings_from_airflow(), now=run_time(get_current_context()))
+        settings = settings_from_airflow()
+        return bundle_and_send(settings, build_client(settings), configured_subscriptions(settings),
+                               now=run_time(get_current_context()))
 
     send_pending(process_new_claims())
 

@@ -29,10 +29,14 @@ from newswatch_airflow import default_args, env_schedule, run_time, settings_fro
 def newswatch_digest():
     @task
     def send_digests() -> dict:
+        from pipeline.alerts import configured_subscriptions
         from pipeline.alerts import send_digests as send
+        from pipeline.es.client import build_client
 
         when = run_time(get_current_context())
-        return send(settings_from_airflow(), day=(when - timedelta(days=1)).date(), now=when)
+        settings = settings_from_airflow()
+        return send(settings, build_client(settings), configured_subscriptions(settings),
+                    day=(when - timedelta(days=1)).date(), now=when)
 
     send_digests()
 

@@ -7,6 +7,7 @@ are turned into the same object by ``plugins/`` at task run time (never at impor
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -57,11 +58,71 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FeedbackSettings:
+    """The signed feedback links in alert emails (``pipeline.feedback``).
+
+    ``keys`` are HMAC keys, the first signs and every one verifies (rotation: put the new key
+    first, drop the old one once its links have expired). Links are made only when there is a
+    key and a ``base_url`` (where the Airflow plugin's endpoint answers, e.g.
+    ``http://airflow.example.org:8080/newswatch/feedback``).
+    """
+
+    keys: tuple[str, ...] = field(default=(), repr=False)  # secrets: never in logs
+    base_url: str | None = None
+    link_days: float = 14.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys and self.base_url)
+
+
+FEEDBACK_KEY_MIN_LENGTH = 16
+
+
+def feedback_settings(keys: str | None, base_url: str | None, link_days: str | float | None, *,
+                      where: str = "environment", key_field: str = "NEWSWATCH_FEEDBACK_KEY",
+                      url_field: str = "NEWSWATCH_FEEDBACK_URL",
+                      days_field: str = "NEWSWATCH_FEEDBACK_DAYS") -> FeedbackSettings:
+    """Validate raw feedback values (from the environment or an Airflow connection).
+
+    Several keys are separated by commas or white space. Errors name ``where`` and the field,
+    never the key itself.
+    """
+    from urllib.parse import urlsplit
+
+    from pipeline.errors import ConfigError
+
+    parsed = tuple(k for k in re.split(r"[\s,]+", keys or "") if k)
+    for number, key in enumerate(parsed, 1):
+        if len(key) < FEEDBACK_KEY_MIN_LENGTH:
+            raise ConfigError(f"key {number} of {len(parsed)} is {len(key)} characters long; use at "
+                              f"least {FEEDBACK_KEY_MIN_LENGTH} random characters "
+                              "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)",
+                              item=where, field=key_field)
+    url = (base_url or "").strip().rstrip("/") or None
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ConfigError(f"expected http(s)://host[:port]/path without query, got {url!r}",
+                              item=where, field=url_field)
+    try:
+        days = float(link_days) if link_days not in (None, "") else FeedbackSettings.link_days
+    except (TypeError, ValueError):
+        raise ConfigError(f"expected a number of days, got {link_days!r}", item=where,
+                          field=days_field) from None
+    if not 0 < days <= 366:
+        raise ConfigError(f"link lifetime must be more than 0 and at most 366 days, got {days}",
+                          item=where, field=days_field)
+    return FeedbackSettings(keys=parsed, base_url=url, link_days=days)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything a pipeline function needs to know about its environment."""
 
     elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
     index_prefix: str = "newswatch"
     config_dir: Path = DEFAULT_CONFIG_DIR
     state_dir: Path = DEFAULT_STATE_DIR
@@ -120,6 +181,7 @@ def load_settings() -> Settings:
     return Settings(
         elasticsearch=es,
         smtp=smtp,
+        feedback=feedback_settings(_env("FEEDBACK_KEY"), _env("FEEDBACK_URL"), _env("FEEDBACK_DAYS")),
         index_prefix=_env("INDEX_PREFIX", "newswatch") or "newswatch",
         config_dir=Path(_env("CONFIG_DIR", str(DEFAULT_CONFIG_DIR)) or DEFAULT_CONFIG_DIR),
         state_dir=Path(_env("STATE_DIR", str(DEFAULT_STATE_DIR)) or DEFAULT_STATE_DIR),

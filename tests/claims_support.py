@@ -51,9 +51,12 @@ def store_claims(es: Any, settings: Settings, docs: list[dict[str, Any]]) -> Non
     assert report.failed == 0, report.errors
 
 
-def ledger(es: Any, settings: Settings) -> list[dict[str, Any]]:
+def ledger(es: Any, settings: Settings, kind: str | None = None) -> list[dict[str, Any]]:
+    """The ledger documents that are sent (bundles, digests), or those of ``kind`` ("event")."""
     es.indices.refresh(index=settings.index("alerts"))
-    resp = es.search(index=settings.index("alerts"), size=100, sort=[{"created": "asc"}, {"id": "asc"}])
+    query = {"term": {"kind": kind}} if kind else {"bool": {"must_not": {"term": {"kind": "event"}}}}
+    resp = es.search(index=settings.index("alerts"), size=100, query=query,
+                     sort=[{"created": "asc"}, {"id": "asc"}])
     return [h["_source"] for h in resp["hits"]["hits"]]
 
 

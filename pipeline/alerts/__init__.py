@@ -1,13 +1,23 @@
-"""Novelty, claim clusters, the alert ledger and email delivery.
+"""Novelty, claim clusters and their status, importance, bundles, the alert ledger and delivery.
 
-Public API (other engineers and the DAGs code against these names):
-``process_new_claims(settings, es=None, *, now=None)``, ``send_pending(settings, es=None, *, now=None)``,
-``send_digests(settings, es=None, *, day, now=None)``, ``load_subscriptions(path)`` and ``Subscription``.
+Public API (the DAGs and the CLI code against these names; each takes the Elasticsearch client
+and the subscriptions built once at the edge):
+``process_new_claims(settings, es, subscriptions, *, now=None)``,
+``bundle_and_send(settings, es, subscriptions, *, now=None)``,
+``send_pending(settings, es, *, now=None)``,
+``send_digests(settings, es, subscriptions, *, day, now=None)``,
+``configured_subscriptions(settings)``, ``load_subscriptions(path)`` and ``Subscription``.
 """
 
+from pipeline.alerts.cycle import bundle_and_send, process_new_claims
+from pipeline.alerts.delivery import send_pending
 from pipeline.alerts.digest import send_digests
-from pipeline.alerts.process import configured_subscriptions, process_new_claims, send_pending
-from pipeline.alerts.subscriptions import Subscription, load_subscriptions, parse_subscriptions
+from pipeline.alerts.subscriptions import (
+    Subscription,
+    configured_subscriptions,
+    load_subscriptions,
+    parse_subscriptions,
+)
 
-__all__ = ["Subscription", "configured_subscriptions", "load_subscriptions", "parse_subscriptions",
-           "process_new_claims", "send_digests", "send_pending"]
+__all__ = ["Subscription", "bundle_and_send", "configured_subscriptions", "load_subscriptions",
+           "parse_subscriptions", "process_new_claims", "send_digests", "send_pending"]

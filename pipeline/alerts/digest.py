@@ -9,25 +9,17 @@ the day's claims and the week's counts, so a later delivery sends what the diges
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from pipeline.alerts.ledger import alert_id, ensure_missing_indices, iso, message_id
-from pipeline.alerts.mail import build_message, render
-from pipeline.alerts.process import CLAIM_FIELDS, _client, configured_subscriptions, send_pending
+from pipeline.alerts.delivery import send_pending
+from pipeline.alerts.events import CLAIM_FIELDS
+from pipeline.alerts.ledger import alert_id, iso, message_id
 from pipeline.alerts.subscriptions import Subscription
+from pipeline.es.schema import ensure_missing_indices
 from pipeline.settings import Settings
 
-__all__ = ["send_digests", "claims_per_motive_chart", "digest_message"]
-
-UNLABELLED = "no motive (deployment news)"
-
-
-def _top_level(motives: list[str]) -> list[str]:
-    tops = [m for m in motives if "." not in m]
-    tops += [m.split(".")[0] for m in motives if "." in m and m.split(".")[0] not in tops]
-    return tops
+__all__ = ["send_digests"]
 
 
 def _motive_order(settings: Settings) -> list[str]:
@@ -39,33 +31,6 @@ def _motive_order(settings: Settings) -> list[str]:
         return load_taxonomy(settings.taxonomy_file).top_level
     except (ConfigError, ImportError, OSError):  # the order is cosmetic: alphabetical will do
         return []
-
-
-def claims_per_motive_chart(days: list[str], counts: dict[str, list[int]]) -> bytes:
-    """A stacked bar chart (PNG bytes): one bar per day, one colour per motive."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 4), dpi=80)
-    try:
-        bottom = [0] * len(days)
-        for motive, values in counts.items():
-            ax.bar([d[5:] for d in days], values, bottom=bottom, label=motive)
-            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-        ax.set_ylabel("new or updated claims")
-        ax.set_title("Claims per motive, last 7 days")
-        if counts:
-            ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        else:
-            ax.text(0.5, 0.5, "no claims in these 7 days", ha="center", va="center", transform=ax.transAxes)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        return buf.getvalue()
-    finally:
-        plt.close(fig)
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -113,33 +78,8 @@ def _day_claims(es: Any, settings: Settings, day: date) -> list[dict[str, Any]]:
     return sorted((h["_source"] for h in hits), key=lambda c: (str(c.get("first_seen")), c["id"]))
 
 
-def _sections(claims: list[dict[str, Any]], order: list[str]) -> list[tuple[str, list[dict[str, Any]]]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for claim in claims:
-        for motive in _top_level(claim.get("motives") or []) or [UNLABELLED]:
-            groups.setdefault(motive, []).append(claim)
-    rank = {m: i for i, m in enumerate(order)}
-    return sorted(groups.items(), key=lambda kv: (kv[0] == UNLABELLED, rank.get(kv[0], 99), kv[0]))
-
-
-def digest_message(settings: Settings, doc: dict[str, Any], now: datetime) -> Any:
-    """Render a digest ledger document into an email with the chart inline."""
-    p = doc["payload"]
-    cid = f"chart-{doc['id']}@newswatch"
-    week = p["week"]
-    png = claims_per_motive_chart(week["days"], week["counts"])
-    totals = sorted(((m, sum(v)) for m, v in week["counts"].items()), key=lambda x: -x[1])
-    context = {"day": p["day"], "total": len(p["claims"]),
-               "sections": _sections(p["claims"], p.get("motive_order") or []),
-               "week_totals": totals, "subscription": p["subscription"], "chart_cid": cid,
-               "subject": doc["subject"]}
-    return build_message(settings, subject=doc["subject"], recipients=doc["recipients"],
-                         text=render("digest.txt.j2", **context), html=render("digest.html.j2", **context),
-                         message_id=doc["message_id"], date=now.timestamp(), inline_images=[(cid, png)])
-
-
-def send_digests(settings: Settings, es: Any = None, *, day: date, now: datetime | None = None,
-                 subscriptions: list[Subscription] | None = None, send_empty: bool = False) -> dict[str, Any]:
+def send_digests(settings: Settings, es: Any, subscriptions: list[Subscription], *, day: date,
+                 now: datetime | None = None, send_empty: bool = False) -> dict[str, Any]:
     """Create (once) and deliver the digest of ``day`` for every digest subscription.
 
     Returns {subscriptions, created, existing, empty, claims, delivery}. A subscription with no
@@ -148,10 +88,8 @@ def send_digests(settings: Settings, es: Any = None, *, day: date, now: datetime
     from pipeline.es.bulk import bulk_write
     from pipeline.es.client import mapped_errors
 
-    es = _client(settings, es)
     now = now or datetime.now(UTC)
-    subs = [s for s in (configured_subscriptions(settings) if subscriptions is None else subscriptions)
-            if s.digest]
+    subs = [s for s in subscriptions if s.digest]
     with mapped_errors("preparing the claims and alerts indices"):
         ensure_missing_indices(es, settings, ["claims", "alerts"])
     claims = _day_claims(es, settings, day)
@@ -159,7 +97,10 @@ def send_digests(settings: Settings, es: Any = None, *, day: date, now: datetime
     order = _motive_order(settings)
     docs, empty = [], 0
     for sub in subs:
-        mine = [c for c in claims if sub.matches(c, c.get("novelty"))]
+        # A claim checked before importance existed has none: it is not held back for that.
+        mine = [c for c in claims if sub.matches(c, c.get("novelty"))
+                and (c.get("importance") is None or float(c["importance"]) >= sub.min_importance)]
+        mine.sort(key=lambda c: -float(c.get("importance") or 0.0))
         if not mine and not send_empty:
             empty += 1
             continue

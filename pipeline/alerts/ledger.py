@@ -48,14 +48,18 @@ import hashlib
 import os
 import secrets
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
+from pipeline.errors import ServiceError
 from pipeline.settings import Settings
 
 __all__ = ["alert_id", "event_id", "message_id", "thread_root", "MAX_ATTEMPTS", "LEASE",
-           "RETRYABLE", "iso", "due", "lease_state", "new_lease_holder", "parse_time", "LEASE_FIELDS"]
+           "RETRYABLE", "iso", "due", "es_call", "lease_state", "new_lease_holder", "parse_time",
+           "LEASE_FIELDS"]
 
 MAX_ATTEMPTS = 8
 # Long against one SMTP transaction (connect + DATA, each bounded by the SMTP timeout, 30 s by
@@ -66,16 +70,6 @@ RETRYABLE = ("pending", "failed", "sending")
 # Fields of the alerts mapping the lease needs; an alerts index created before them gets them
 # added in place (same mapping version: new fields are a compatible change).
 LEASE_FIELDS = ("lease_holder", "lease_expires", "delivery_check")
-
-
-def ensure_missing_indices(es: Any, settings: Settings, kinds: list[str]) -> None:
-    """Create only the indices whose alias is missing: putting templates on every run would make
-    a cluster-state update per task run for nothing."""
-    from pipeline.es.schema import ensure_indices
-
-    missing = [k for k in kinds if not es.indices.exists_alias(name=settings.index(k))]
-    if missing:
-        ensure_indices(es, settings, missing)
 
 
 def iso(value: datetime) -> str:
@@ -140,3 +134,20 @@ def due(doc: dict[str, Any], now: datetime) -> bool:
     if status == "sending":
         return lease_state(doc, now) == "expired"
     return status in RETRYABLE
+
+
+@contextmanager
+def es_call(what: str) -> Iterator[None]:
+    """``mapped_errors``, except that a version conflict stays a ConflictError: for optimistic
+    concurrency it is an expected outcome the caller handles, not a service failure."""
+    from elasticsearch import ConflictError
+
+    from pipeline.es.client import mapped_errors
+
+    try:
+        with mapped_errors(what):
+            yield
+    except ServiceError as exc:
+        if isinstance(exc.__cause__, ConflictError):
+            raise exc.__cause__ from None
+        raise

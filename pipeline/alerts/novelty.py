@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.alerts.status import STATUS_EVENTS, add_dispute, is_denial, status_of, with_status
 from pipeline.claims.figures import Figure, figures_relation
 
 __all__ = ["Thresholds", "DEFAULT_THRESHOLDS", "content_words", "lexical_similarity", "same_claim",
-           "claim_event", "figure_key", "text_key", "new_cluster", "apply_claim", "Match",
+           "claim_event", "figure_key", "text_key", "new_cluster", "apply_claim", "apply_event", "Match",
            "NoveltyChecker", "EventSignature", "event_signature", "event_conflict", "days_apart",
            "claim_date", "judge", "judge_features", "sources_compatible", "event_match"]
 
@@ -444,7 +445,54 @@ def apply_claim(cluster: dict[str, Any], claim: dict[str, Any], event: str, now_
             c["updates"] = int(c.get("updates") or 0) + 1
         if figures:
             c["figures"] = [f.as_doc() for f in figures]
-    return c
+    source = _source_label(claim)
+    if event != "new" and is_denial(claim["text"]):
+        return add_dispute(c, claim["id"], f"denied by {source}", now_iso)
+    why = f"first reported by {source}" if event == "new" else f"also reported by {own} ({source})"
+    return with_status(c, now_iso, why)
+
+
+def _source_label(claim: dict[str, Any]) -> str:
+    attribution = claim.get("attribution") or {}
+    return (attribution.get("organisation") or attribution.get("speaker") or claim.get("outlet")
+            or "an unnamed source")
+
+
+def apply_event(cluster: dict[str, Any], claim: dict[str, Any], event: str, now_iso: str) -> dict[str, Any]:
+    """``apply_claim``, or for ``dispute:<reason>`` the cluster disputed by a claim that was kept
+    out of it (a denial from another source, a conflicting figure): what a re-run re-applies."""
+    if event.startswith("dispute:"):
+        return add_dispute(cluster, claim["id"], event.partition(":")[2], now_iso)
+    return apply_claim(cluster, claim, event, now_iso)
+
+
+def status_event(before: dict[str, Any] | None, after: dict[str, Any]) -> str | None:
+    """``corroborated`` or ``disputed`` when the cluster entered that status, else None. A cluster
+    born in this step has no status event: its ``new`` event already carries it."""
+    if before is None:
+        return None
+    old, new = before.get("status") or status_of(before), status_of(after)
+    return new if new != old and new in STATUS_EVENTS else None
+
+
+def conflict_with(claim: dict[str, Any], figures: list[Figure], cluster: dict[str, Any], why: str,
+                  thresholds: Thresholds = DEFAULT_THRESHOLDS) -> str | None:
+    """Why a claim kept out of ``cluster`` disputes it, or None. Only claims about the same event
+    count: the judge must have found them similar and rejected them for their source or figures
+    (not for wording, event or date), and they must fall within the update window."""
+    if why not in {"figures from different sources", "different sources",
+                   "different figures without a common source"}:
+        return None
+    gap = days_apart(cluster.get("last_seen"), claim_date(claim))
+    if gap is not None and gap > thresholds.update_window_days:
+        return None
+    source = _source_label(claim)
+    if is_denial(claim["text"]) and not is_denial(cluster.get("text") or ""):
+        return f"denied by {source}"
+    theirs = [Figure.from_dict(f) for f in cluster.get("figures") or []]
+    if figures and theirs and figures_relation(figures, theirs) == "different":
+        return f"conflicting figure from {source}"
+    return None
 
 
 @dataclass
@@ -457,6 +505,9 @@ class Match:
     lexical: float = 1.0
     seq_no: int | None = None
     primary_term: int | None = None
+    # Clusters this claim disputes without joining them: (cluster id, reason); see ``conflict_with``.
+    disputes: list[tuple[str, str]] = field(default_factory=list)
+    status_event: str | None = None
 
 
 @dataclass
@@ -506,6 +557,7 @@ class NoveltyChecker:
 
     def decide(self, claim: dict[str, Any], now_iso: str) -> Match:
         figures = [Figure.from_dict(f) for f in claim.get("figures") or []]
+        disputes: list[tuple[str, str]] = []
         for cosine, src, seq, term in self.candidates(claim["embedding"]):
             if claim["id"] in (src.get("claim_ids") or []):
                 # Already applied by an interrupted run: keep the event recorded then.
@@ -515,16 +567,23 @@ class NoveltyChecker:
             if cosine < self.thresholds.cosine_figures:
                 break
             lexical = lexical_similarity(claim["text"], src.get("text") or "")
-            same, _why = judge(cosine, lexical, src.get("text") or "",
+            same, why = judge(cosine, lexical, src.get("text") or "",
                                [Figure.from_dict(f) for f in src.get("figures") or []],
                                src.get("last_seen"), claim["text"], figures, claim_date(claim),
                                self.thresholds)
             if same:
                 event = claim_event(figures, src)
-                match = Match(event, apply_claim(src, claim, event, now_iso), cosine, lexical, seq, term)
+                after = apply_claim(src, claim, event, now_iso)
+                match = Match(event, after, cosine, lexical, seq, term, disputes,
+                              status_event(src, after))
                 self.remember(match)
                 return match
-        match = Match("new", new_cluster(claim, now_iso))
+            reason = conflict_with(claim, figures, src, why, self.thresholds)
+            if reason and len(disputes) < 1:
+                disputes.append((src["id"], reason))
+        match = Match("new", new_cluster(claim, now_iso), disputes=disputes)
+        if disputes:
+            match.cluster = add_dispute(match.cluster, claim["id"], disputes[0][1], now_iso)
         self.remember(match, vector=claim["embedding"])
         return match
 

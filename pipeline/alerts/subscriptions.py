@@ -1,4 +1,10 @@
-"""Subscriptions as data: who gets which alerts, immediately or in the daily digest.
+"""Subscriptions as data: who gets which alerts, and how they are bundled into emails.
+
+Modes: ``immediate`` (one email per article, or per cluster for a status change, holding all its
+new claims and updates), ``batched`` (one email every ``every_minutes`` with everything queued,
+grouped by motive), ``digest`` (daily) and ``both`` (immediate and digest). ``max_per_hour`` caps
+the emails of a subscription; what does not fit is carried into its next email, never dropped.
+``min_importance`` leaves out claim events below that score (``pipeline.alerts.importance``).
 
 Operators edit ``config/subscriptions.yaml`` (or the file named by
 ``NEWSWATCH_SUBSCRIPTIONS_FILE``), never code. A bad entry is a ConfigError that names the file,
@@ -8,6 +14,7 @@ every problem in the file is reported at once.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,11 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError, raise_config_problems
+from pipeline.settings import Settings
 
-__all__ = ["Subscription", "load_subscriptions", "parse_subscriptions"]
+log = logging.getLogger(__name__)
 
-MODES = ("immediate", "digest", "both")
-EVENTS = ("new", "update")
+__all__ = ["Subscription", "load_subscriptions", "parse_subscriptions", "configured_subscriptions"]
+
+MODES = ("immediate", "batched", "digest", "both")
+EVENTS = ("new", "update", "corroborated", "disputed")
+DEFAULT_EVENTS = ("new", "update")
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -34,12 +45,24 @@ class Subscription:
     mode: str = "immediate"
     min_score: float = 0.0
     on_topic_only: bool = True
-    events: tuple[str, ...] = EVENTS
+    events: tuple[str, ...] = DEFAULT_EVENTS
     name: str | None = None
+    min_importance: float = 0.0
+    every_minutes: int = 60
+    max_per_hour: int | None = None
 
     @property
     def immediate(self) -> bool:
         return self.mode in {"immediate", "both"}
+
+    @property
+    def batched(self) -> bool:
+        return self.mode == "batched"
+
+    @property
+    def queues(self) -> bool:
+        """Does this subscription receive claim events as they happen (immediate or batched)?"""
+        return self.immediate or self.batched
 
     @property
     def digest(self) -> bool:
@@ -98,7 +121,7 @@ def _parse_one(raw: Any, index: int, line: int | None, ctx: _Ctx,
         fail("each subscription must be a mapping")
         return None
     unknown = set(raw) - {"id", "name", "recipients", "motives", "mode", "min_score", "on_topic_only",
-                          "events"}
+                          "events", "min_importance", "every_minutes", "max_per_hour"}
     for name in sorted(unknown):
         fail(f"unknown field {name!r}", name)
     sid = raw.get("id")
@@ -129,18 +152,16 @@ def _parse_one(raw: Any, index: int, line: int | None, ctx: _Ctx,
     mode = raw.get("mode", "immediate")
     if mode not in MODES:
         fail(f"mode must be one of {', '.join(MODES)}", "mode")
-    min_score = 0.0
-    try:
-        min_score = float(raw.get("min_score", 0.0))
-    except (TypeError, ValueError):
-        fail("min_score must be a number between 0 and 1", "min_score")
-    else:
-        if not 0.0 <= min_score <= 1.0:
-            fail("min_score must be between 0 and 1", "min_score")
+    min_score = _fraction(raw, "min_score", fail)
+    min_importance = _fraction(raw, "min_importance", fail)
+    every = _count(raw, "every_minutes", 60, fail, maximum=24 * 60)
+    if "every_minutes" in raw and mode != "batched":
+        fail("every_minutes applies to mode: batched only", "every_minutes")
+    cap = _count(raw, "max_per_hour", None, fail, maximum=3600)
     on_topic_only = raw.get("on_topic_only", True)
     if not isinstance(on_topic_only, bool):
         fail("on_topic_only must be true or false", "on_topic_only")
-    events = raw.get("events", list(EVENTS))
+    events = raw.get("events", list(DEFAULT_EVENTS))
     if isinstance(events, str):
         events = [events]
     if not isinstance(events, list) or not events or any(e not in EVENTS for e in events):
@@ -149,7 +170,26 @@ def _parse_one(raw: Any, index: int, line: int | None, ctx: _Ctx,
         return None
     return Subscription(id=sid, recipients=tuple(a.strip() for a in recipients), motives=tuple(motives),
                         mode=mode, min_score=min_score, on_topic_only=on_topic_only,
-                        events=tuple(events), name=raw.get("name"))
+                        events=tuple(events), name=raw.get("name"), min_importance=min_importance,
+                        every_minutes=every or 60, max_per_hour=cap)
+
+
+def _fraction(raw: dict[str, Any], name: str, fail: Any) -> float:
+    value = raw.get(name, 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+        fail(f"{name} must be a number between 0 and 1", name)
+        return 0.0
+    return float(value)
+
+
+def _count(raw: dict[str, Any], name: str, default: int | None, fail: Any, *, maximum: int) -> int | None:
+    value = raw.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        fail(f"{name} must be a whole number from 1 to {maximum}", name)
+        return default
+    return value
 
 
 def parse_subscriptions(text: str, path: str = "<subscriptions>",
@@ -185,3 +225,15 @@ def load_subscriptions(path: str | Path, known_motives: Iterable[str] | None = N
     if not file.is_file():
         raise ConfigError("subscriptions file not found (set NEWSWATCH_SUBSCRIPTIONS_FILE)", path=str(file))
     return parse_subscriptions(file.read_text(encoding="utf-8"), str(file), known_motives)
+
+
+def configured_subscriptions(settings: Settings) -> list[Subscription]:
+    """The configured subscriptions file, its motive ids checked against the taxonomy."""
+    from pipeline.taxonomy import load_taxonomy
+
+    known = None
+    try:
+        known = load_taxonomy(settings.taxonomy_file).ids
+    except (ConfigError, FileNotFoundError) as exc:
+        log.warning("subscriptions: motive ids not checked against the taxonomy (%s)", exc)
+    return load_subscriptions(settings.subscriptions_file, known)

@@ -240,7 +240,7 @@ def extract_pending_claims(settings: Settings, es: Any = None, *, now: datetime 
     """
     from elasticsearch import helpers
 
-    from pipeline.alerts.ledger import ensure_missing_indices
+    from pipeline.es.schema import ensure_missing_indices
     from pipeline.classify.backends import get_embedder
     from pipeline.es.bulk import bulk_write
     from pipeline.es.client import build_client, mapped_errors

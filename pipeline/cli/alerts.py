@@ -40,6 +40,14 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
+def _instant(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def _print(report: dict) -> None:
     print(json.dumps(report, indent=2, default=str, ensure_ascii=False))
 
@@ -90,12 +98,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                                  **codes)
     process.add_argument("--no-send", action="store_true", help="create alerts but do not send")
     process.set_defaults(func=cmd_process)
-    pending = actions.add_parser("send-pending", help="send alerts still pending (e.g. after SMTP was down)",
-                                 **codes)
+    pending = actions.add_parser("send-pending", help="bundle queued claim events that are due and send "
+                                 "every pending email (e.g. after SMTP was down)", **codes)
     pending.set_defaults(func=cmd_send_pending)
+    for command in (process, pending):
+        command.add_argument("--now", type=_instant, default=None,
+                             help="the run's time, ISO 8601 (a replay or backfill; default: now)")
     digest = actions.add_parser("digest", help="send the daily digest of one day", **codes)
     digest.add_argument("--day", type=_day, default=None, help="YYYY-MM-DD (default: yesterday, UTC)")
     digest.add_argument("--send-empty", action="store_true", help="also send when nothing matched")
+    digest.add_argument("--now", type=_instant, default=None, help="the run's time, ISO 8601")
     digest.set_defaults(func=cmd_digest)
     subs = actions.add_parser("subscriptions", help="validate and list the subscriptions file")
     subs.set_defaults(func=cmd_subscriptions)
@@ -115,18 +127,29 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 1 if report["failed"] else 0
 
 
+def _edge() -> tuple[Any, Any, list[Any]]:
+    """Settings, the Elasticsearch client and the subscriptions, built once for a command."""
+    from pipeline.alerts import configured_subscriptions
+    from pipeline.es.client import build_client
+
+    settings = load_settings()
+    return settings, build_client(settings), configured_subscriptions(settings)
+
+
 def cmd_process(args: argparse.Namespace) -> int:
     from pipeline.alerts import process_new_claims
 
-    report = process_new_claims(load_settings(), deliver=not args.no_send)
+    settings, es, subs = _edge()
+    report = process_new_claims(settings, es, subs, now=args.now, deliver=not args.no_send)
     return _finish(report, report.get("delivery"), "claim(s)")
 
 
 def cmd_send_pending(args: argparse.Namespace) -> int:
-    from pipeline.alerts import send_pending
+    from pipeline.alerts import bundle_and_send
 
+    settings, es, subs = _edge()
     # Not raised: the operator gets the counts and the reason, and the exit status says "pending".
-    report = send_pending(load_settings(), raise_on_unavailable=False)
+    report = bundle_and_send(settings, es, subs, now=args.now, raise_on_unavailable=False)
     return _finish(report, report)
 
 
@@ -134,7 +157,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from pipeline.alerts import send_digests
 
     day = args.day or (datetime.now(UTC).date() - timedelta(days=1))
-    report = send_digests(load_settings(), day=day, send_empty=args.send_empty)
+    settings, es, subs = _edge()
+    report = send_digests(settings, es, subs, day=day, now=args.now, send_empty=args.send_empty)
     return _finish(report, report.get("delivery"), "digest document(s)")
 
 
@@ -146,7 +170,11 @@ def cmd_subscriptions(args: argparse.Namespace) -> int:
     print(f"{settings.subscriptions_file}: {len(subs)} subscription(s)")
     for s in subs:
         motives = ", ".join(s.motives) or "all motives"
-        print(f"  {s.id:<16} {s.mode:<9} min_score={s.min_score:<4} {motives} -> {', '.join(s.recipients)}")
+        cadence = f" every {s.every_minutes} min" if s.batched else ""
+        cap = f" at most {s.max_per_hour}/h" if s.max_per_hour else ""
+        print(f"  {s.id:<16} {s.mode:<9}{cadence}{cap} min_score={s.min_score:<4} "
+              f"min_importance={s.min_importance:<4} events={','.join(s.events)} {motives} "
+              f"-> {', '.join(s.recipients)}")
     return 0
 
 

@@ -113,6 +113,8 @@ CLAIMS = IndexSpec("claims", 1, {
     "cluster_id": KW, "novelty": KW, "similarity": FLOAT, "duplicate_of_article": KW, "syndicated": BOOL,
     "corroborating_outlets": KW, "independent_outlets": INT, "novelty_checked": BOOL,
     "novelty_checked_at": DATE,
+    # pipeline.alerts.importance and the cluster's status when the claim was checked
+    "importance": FLOAT, "importance_reasons": KW, "cluster_status": KW,
 }, [SCORES_AS_FLOAT])
 
 ALERTS = IndexSpec("alerts", 1, {
@@ -125,6 +127,10 @@ ALERTS = IndexSpec("alerts", 1, {
     # the sending lease (pipeline.alerts.ledger); new fields only, so the version stays and
     # ensure_indices/migrate add them to an existing index in place
     "lease_holder": KW, "lease_expires": DATE, "delivery_check": KW,
+    # claim events queued for a subscription and the bundles (emails) that carry them
+    # (pipeline.alerts.bundles); new fields only, added in place like the lease
+    "importance": FLOAT, "why": TEXT, "group": KW, "bundle_id": KW, "bundled_at": DATE,
+    "items": KW, "item_count": INT,
 })
 
 FEEDS = IndexSpec("feeds", 1, {
@@ -145,11 +151,26 @@ CLUSTERS = IndexSpec("clusters", 1, {
     "figures": FIGURE, "figure_keys": KW,
     "previous_figures": FIGURE, "updates": INT, "last_event": KW, "last_claim_id": KW,
     "attribution_kinds": KW, "article_ids": KW, "urls": KW, "thread_message_id": KW,
+    # pipeline.alerts.status: single_source -> corroborated / disputed, with its history
+    "status": KW, "status_changed": DATE, "disputed_by": KW, "dispute_reasons": KW,
+    "status_history": {"properties": {"status": KW, "at": DATE, "why": TEXT}},
     "embedding": {"type": "dense_vector", "dims": EMBEDDING_DIMS, "index": True,
                   "similarity": "cosine"},
 })
 
-INDEX_SPECS: dict[str, IndexSpec] = {s.kind: s for s in (ARTICLES, CLAIMS, ALERTS, FEEDS, CLUSTERS)}
+# One document per verdict from a signed link in an email (pipeline.feedback): the id comes from
+# the token, so a replayed link is a conflict, not a second document. The claim's motives, outlet
+# and attribution are copied in when it is recorded, so the report needs no join.
+FEEDBACK = IndexSpec("feedback", 1, {
+    "id": KW, "kind": KW, "alert_id": KW, "claim_id": KW, "cluster_id": KW, "subscription_id": KW,
+    "recorded_at": DATE, "link_expires": DATE, "key_index": INT,
+    "claim_found": BOOL, "claim_text": TEXT, "article_id": KW, "motives": KW, "on_topic": BOOL,
+    "novelty": KW, "outlet": KW_NAME, "source_id": KW, "source_name": KW_NAME,
+    "attribution": {"properties": {"speaker": KW_NAME, "organisation": KW_NAME, "kind": KW}},
+    "attribution_source": KW_NAME,
+})
+
+INDEX_SPECS: dict[str, IndexSpec] = {s.kind: s for s in (ARTICLES, CLAIMS, ALERTS, FEEDS, CLUSTERS, FEEDBACK)}
 
 
 def version_of_index(index: str, mapping_meta: dict[str, Any] | None = None) -> int | None:
@@ -213,6 +234,14 @@ def ensure_indices(es: Any, settings: Settings, kinds: list[str] | None = None,
                 es.indices.put_alias(index=index, name=alias, is_write_index=True)
         out[alias] = index
     return out
+
+
+def ensure_missing_indices(es: Any, settings: Settings, kinds: list[str]) -> None:
+    """Create only the indices whose alias is missing: putting templates on every run would make
+    a cluster-state update per task run for nothing."""
+    missing = [k for k in kinds if not es.indices.exists_alias(name=settings.index(k))]
+    if missing:
+        ensure_indices(es, settings, missing)
 
 
 def _update_in_place(es: Any, spec: IndexSpec, index: str) -> None:

@@ -20,7 +20,7 @@ import pytest
 from pipeline.es.schema import drop_prefix
 from pipeline.settings import Settings
 from pipeline.stack import airflow as airflow_stack
-from pipeline.stack.common import free_port
+from pipeline.stack.ports import free_port
 from pipeline.stack.feedserver import SampleFeedServer
 from pipeline.stack.smtp import MailCatcher
 
@@ -169,23 +169,26 @@ def test_classify_labels_the_articles_and_indexes_claims(chain):
     assert sorted(c["_id"] for c in docs(chain, "claims")) == sorted(c["_id"] for c in claims)
 
 
-def test_alerts_send_one_email_per_new_claim_and_never_twice(chain):
+def test_alerts_send_each_new_claim_in_one_email_and_never_twice(chain):
     dag_run, states = run(chain, "newswatch_alerts", T)
     assert str(dag_run.state) == "success", states
     claims = docs(chain, "claims")
     assert all(c.get("novelty_checked") for c in claims)
     new_clusters = {c["cluster_id"] for c in claims if c.get("novelty") in {"new", "update"}}
-    alerts = docs(chain, "alerts", {"term": {"kind": "immediate"}})
-    sent = [a for a in alerts if a["status"] == "sent"]
-    assert len(sent) == len(alerts) == len(new_clusters) > 0
+    events = docs(chain, "alerts", {"term": {"kind": "event"}})
+    assert {e["cluster_id"] for e in events} == new_clusters and new_clusters
+    bundles = docs(chain, "alerts", {"term": {"kind": "bundle"}})
+    sent = [b for b in bundles if b["status"] == "sent"]
+    assert len(sent) == len(bundles) > 0
+    assert sorted(i for b in bundles for i in b["items"]) == sorted(e["_id"] for e in events)
     received = alert_mail(chain)
-    assert sorted(str(m["Message-ID"]) for m in received) == sorted(a["message_id"] for a in sent)
+    assert sorted(str(m["Message-ID"]) for m in received) == sorted(b["message_id"] for b in sent)
     assert all(m["To"] == "desk@example.org" for m in received)
 
     again, _ = run(chain, "newswatch_alerts", T)
     assert str(again.state) == "success"
     assert len(alert_mail(chain)) == len(received)
-    assert len(docs(chain, "alerts", {"term": {"kind": "immediate"}})) == len(alerts)
+    assert len(docs(chain, "alerts", {"term": {"kind": "bundle"}})) == len(bundles)
 
 
 def test_digest_sends_the_day_once(chain):

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.demo import load_sample
 from pipeline.stack import airflow as airflow_stack
-from pipeline.stack.common import pid_alive
+from pipeline.stack.processes import pid_alive
 from tests.e2e.support import SUBSCRIBER, LocalStack, local_stack, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -32,9 +32,10 @@ def _settled(stack: LocalStack, n_articles: int) -> bool:
     claims = stack.docs("claims")
     if not claims or not all(c.get("novelty_checked") for c in claims):
         return False
-    alerts = stack.docs("alerts", {"term": {"kind": "immediate"}})
-    return bool(alerts) and all(a["status"] == "sent" for a in alerts) and \
-        len(stack.alert_messages()) >= len(alerts)
+    events = stack.docs("alerts", {"term": {"kind": "event"}})
+    bundles = stack.docs("alerts", {"term": {"kind": "bundle"}})
+    return bool(events) and all(e["status"] == "bundled" for e in events) and \
+        all(b["status"] == "sent" for b in bundles) and len(stack.alert_messages()) >= len(bundles)
 
 
 def test_scheduled_pipeline_alerts_once_per_new_claim(base_settings, es, tmp_path):
@@ -55,12 +56,16 @@ def test_scheduled_pipeline_alerts_once_per_new_claim(base_settings, es, tmp_pat
         assert all(c.get("cluster_id") for c in claims), "a claim was not clustered"
         assert stack.docs("clusters")
         new = {c["_id"] for c in claims if c.get("novelty") in {"new", "update"}}
-        alerts = stack.docs("alerts", {"term": {"kind": "immediate"}})
+        events = stack.docs("alerts", {"term": {"kind": "event"}})
+        bundles = stack.docs("alerts", {"term": {"kind": "bundle"}})
         messages = stack.alert_messages()
-        # exactly one email per new claim, each a different message, all to the subscriber
-        assert len(messages) == len(alerts) == len(new) > 0
-        assert {a["claim_id"] for a in alerts} == new
-        assert sorted(str(m["Message-ID"]) for m in messages) == sorted(a["message_id"] for a in alerts)
+        # every new claim is an event carried by exactly one email; an immediate subscription gets
+        # one email per article (its new claims together), each a different message
+        assert {e["claim_id"] for e in events} == new
+        carried = [i for b in bundles for i in b["items"]]
+        assert sorted(carried) == sorted(e["_id"] for e in events)
+        assert 0 < len(messages) == len(bundles) <= len(articles)
+        assert sorted(str(m["Message-ID"]) for m in messages) == sorted(b["message_id"] for b in bundles)
         assert len({str(m["Message-ID"]) for m in messages}) == len(messages)
         assert all(m["To"] == SUBSCRIBER for m in messages)
 

@@ -10,7 +10,7 @@ import pytest
 from pipeline.alerts import process_new_claims, send_pending
 from pipeline.alerts.subscriptions import Subscription
 from pipeline.errors import ServiceUnavailable
-from pipeline.stack.common import free_port
+from pipeline.stack.ports import free_port
 from tests.claims_support import (
     DEPLOYED_1500,
     DEPLOYED_1500_REWORDED,
@@ -68,7 +68,7 @@ def test_the_same_claim_from_a_second_outlet_sends_nothing_and_counts_corroborat
     second = process_new_claims(mail_settings, es, now=NOW, subscriptions=[EVERYONE])
 
     assert (second["new"], second["repeat"], second["update"]) == (0, 1, 0)
-    assert second["alerts_created"] == 0 and second["delivery"]["sent"] == 0
+    assert second["events_created"] == 0 and second["delivery"]["sent"] == 0
     assert len(smtp_server.messages()) == 1
     c = cluster(es, mail_settings, first["cluster_ids"][0])
     assert c["independent_outlets"] == 2
@@ -156,7 +156,7 @@ def test_a_task_retried_after_sending_sends_nothing_more(es, mail_settings, smtp
 
     retry = process_new_claims(mail_settings, es, now=NOW, subscriptions=[EVERYONE])
 
-    assert retry["alerts_created"] == 0 and retry["alerts_existing"] == 1
+    assert retry["events_created"] == 0 and retry["events_existing"] == 1
     assert retry["delivery"]["sent"] == 0
     assert len(smtp_server.messages()) == 1
     assert cluster(es, mail_settings, first["cluster_ids"][0])["claim_count"] == 1
@@ -186,18 +186,19 @@ def test_a_subscriptions_motive_filter_is_honoured_children_included(es, mail_se
 
     report = process_new_claims(mail_settings, es, now=NOW, subscriptions=[tech, cash])
 
-    assert report["alerts_created"] == 1
+    assert report["events_created"] == 1
     (msg,) = smtp_server.messages()
     assert msg["To"] == "tech@example.org"
 
 
 def test_elasticsearch_down_raises_service_unavailable(mail_settings, smtp_server):
+    from pipeline.es.client import build_client
     from pipeline.settings import ElasticsearchSettings
 
     dead = replace(mail_settings, elasticsearch=ElasticsearchSettings(
         url=f"http://127.0.0.1:{free_port()}", request_timeout=2))
     with pytest.raises(ServiceUnavailable):
-        process_new_claims(dead, None, now=NOW, subscriptions=[EVERYONE])
+        process_new_claims(dead, build_client(dead), now=NOW, subscriptions=[EVERYONE])
     assert smtp_server.messages() == []
 
 
@@ -211,7 +212,7 @@ def test_two_senders_at_once_deliver_each_alert_exactly_once(es, mail_settings, 
     store_claims(es, mail_settings, [claim_doc(t, article_id=f"t{i}", outlet="northwire",
                                                when=NOW + timedelta(minutes=i)) for i, t in enumerate(texts)])
     created = process_new_claims(mail_settings, es, now=NOW, subscriptions=subs, deliver=False)
-    assert (created["new"], created["update"], created["alerts_created"]) == (1, 3, 8)
+    assert (created["new"], created["update"], created["events_created"]) == (1, 3, 8)
     results, errors = [], []
 
     def worker():
@@ -227,9 +228,9 @@ def test_two_senders_at_once_deliver_each_alert_exactly_once(es, mail_settings, 
         t.join()
 
     assert errors == []
-    assert sum(r["sent"] for r in results) == created["alerts_created"]
+    assert sum(r["sent"] for r in results) == created["events_created"]
     ids = [m["Message-ID"] for m in smtp_server.messages()]
-    assert len(ids) == len(set(ids)) == created["alerts_created"]
+    assert len(ids) == len(set(ids)) == created["events_created"]
 
 
 def test_a_rerun_that_lost_every_mark_on_the_claim_recovers_its_event_from_the_cluster(
@@ -242,7 +243,7 @@ def test_a_rerun_that_lost_every_mark_on_the_claim_recovers_its_event_from_the_c
 
     retry = process_new_claims(mail_settings, es, now=NOW, subscriptions=[EVERYONE])
 
-    assert (retry["new"], retry["repeat"], retry["alerts_existing"], retry["alerts_created"]) == (1, 0, 1, 0)
+    assert (retry["new"], retry["repeat"], retry["events_existing"], retry["events_created"]) == (1, 0, 1, 0)
     assert len(smtp_server.messages()) == 1
     restored = es.get(index=mail_settings.index("claims"), id=doc["id"])["_source"]
     assert restored["novelty"] == "new" and restored["novelty_checked"] is True

@@ -22,10 +22,10 @@ from aiosmtpd.controller import Controller
 
 from pipeline.alerts import process_new_claims, send_pending
 from pipeline.alerts.ledger import LEASE, due, lease_state
-from pipeline.alerts.mail import SmtpSender
+from pipeline.alerts.channels import SmtpChannel
 from pipeline.alerts.subscriptions import Subscription
 from pipeline.cli import main
-from pipeline.stack.common import free_port
+from pipeline.stack.ports import free_port
 from pipeline.stack.smtp import MailCatcher, MaildirHandler, MaildirStore, read_maildir
 from tests.claims_support import DEPLOYED_1500, EVERYONE, NOW, SATELLITES, claim_doc, ledger, store_claims
 
@@ -37,12 +37,13 @@ import json, sys
 from dataclasses import replace
 from pathlib import Path
 from pipeline.alerts import send_pending
+from pipeline.es.client import build_client
 from pipeline.settings import load_settings
 cfg = json.loads(sys.argv[1])
 base = load_settings()
 settings = replace(base, index_prefix=cfg["prefix"], state_dir=Path(cfg["state_dir"]),
                    smtp=replace(base.smtp, port=cfg["port"]))
-print(json.dumps(send_pending(settings, raise_on_unavailable=False)))
+print(json.dumps(send_pending(settings, build_client(settings), raise_on_unavailable=False)))
 """
 
 
@@ -86,7 +87,7 @@ class Killer:
 def _one_pending_alert(es, settings) -> dict:
     store_claims(es, settings, [claim_doc(DEPLOYED_1500, article_id="a1", outlet="northwire")])
     made = process_new_claims(settings, es, now=NOW, subscriptions=[EVERYONE], deliver=False)
-    assert made["alerts_created"] == 1
+    assert made["events_created"] == 1
     (alert,) = ledger(es, settings)
     assert alert["status"] == "pending"
     return alert
@@ -128,14 +129,14 @@ def test_the_catcher_answers_the_lookup_and_a_generic_server_cannot(tmp_path, sm
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"], msg["Message-ID"] = "a@x.org", "b@x.org", "s", "<m1@x.org>"
     msg.set_content("hello")
-    with SmtpSender(mail_settings.smtp) as sender:
+    with SmtpChannel(mail_settings.smtp) as sender:
         assert sender.delivered("<m1@x.org>") is False
         sender.send(msg, ["b@x.org"])
         assert sender.delivered("<m1@x.org>") is True
     generic = Controller(MaildirHandler(tmp_path / "generic"), hostname="127.0.0.1", port=free_port())
     generic.start()
     try:
-        with SmtpSender(replace(mail_settings.smtp, port=generic.port)) as sender:
+        with SmtpChannel(replace(mail_settings.smtp, port=generic.port)) as sender:
             sender.send(msg, ["b@x.org"])
             assert sender.delivered("<m1@x.org>") is None  # stored, but the server cannot say so
     finally:
@@ -195,7 +196,9 @@ def test_a_refused_alert_exits_4_with_the_servers_reason(es, settings, tmp_path,
     refusing = Controller(RefuseEveryone(), hostname="127.0.0.1", port=free_port())
     refusing.start()
     try:
-        _cli_env(monkeypatch, settings, refusing.port, tmp_path / "unused.yaml")
+        subs = tmp_path / "subscriptions.yaml"
+        subs.write_text("subscriptions:\n  - id: everyone\n    recipients: [desk@example.org]\n")
+        _cli_env(monkeypatch, settings, refusing.port, subs)
         assert main(["alerts", "send-pending"]) == 1
     finally:
         refusing.stop()
@@ -306,7 +309,7 @@ def test_two_sender_processes_at_once_deliver_each_alert_exactly_once(es, settin
         claim_doc(SATELLITES, article_id="a2", outlet="eastern-observer", motives=["military_technology"]),
     ])
     made = process_new_claims(settings, es, now=NOW, subscriptions=subs, deliver=False)
-    assert made["alerts_created"] == 10
+    assert made["events_created"] == 10
     with MailCatcher(tmp_path / "mail", free_port(), handler=SlowMaildir(tmp_path / "mail")) as catcher:
         procs = [_sender(settings, catcher.port) for _ in range(2)]
         reports = []
@@ -332,7 +335,7 @@ def test_an_alerts_index_from_before_the_lease_fields_gets_them_and_delivers(es,
     bulk_write(es, settings.index("claims"), [claim_doc(DEPLOYED_1500, article_id="a1", outlet="northwire")],
                op_type="create", refresh=True)
     made = process_new_claims(settings, es, now=NOW, subscriptions=[EVERYONE], deliver=False)
-    assert made["alerts_created"] == 1
+    assert made["events_created"] == 1
     alias = settings.index("alerts")
     [index] = es.indices.get_alias(name=alias)
     assert "lease_expires" not in es.indices.get_mapping(index=index)[index]["mappings"]["properties"]

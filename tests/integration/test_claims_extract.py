@@ -58,5 +58,10 @@ def test_claims_are_extracted_once_with_figures_attribution_hedges_and_embedding
     assert again["articles"] == 0 and again["created"] == 0
 
     alerts = process_new_claims(settings, es, now=NOW, subscriptions=[EVERYONE])
-    assert alerts["new"] == len(claims) and alerts["delivery"]["sent"] == len(claims)
-    assert len(smtp_server.messages()) == len(claims)
+    # one article's claims arrive in one email (an immediate subscription's bundle)
+    assert alerts["new"] == len(claims) and alerts["events_created"] == len(claims)
+    assert alerts["bundles"]["bundles"] == 1 and alerts["delivery"]["sent"] == 1
+    (msg,) = smtp_server.messages()
+    body = msg.get_body(preferencelist=("plain",)).get_content()
+    assert all(" ".join(text.split()[:6]) in " ".join(body.split()) for text in claims)
+    assert body.count("Why it is here:") == len(claims)

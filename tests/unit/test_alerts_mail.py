@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
 from pipeline.alerts.ledger import LEASE, alert_id, due, event_id, message_id, thread_root
-from pipeline.alerts.mail import build_message, format_figure, kibana_cluster_url, render
+from pipeline.alerts.messages import build_message, format_figure, kibana_cluster_url, render
 from pipeline.settings import Settings
 
 SETTINGS = Settings(kibana_url="http://127.0.0.1:5601")
@@ -14,22 +14,26 @@ NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
 def context(text: str, **claim) -> dict:
-    return {
-        "event": "new", "subject": "s", "kibana_link": kibana_cluster_url(SETTINGS, "cl-1"),
-        "subscription": {"id": "desk", "name": None},
+    """A one-event bundle as the templates receive it."""
+    entry = {
+        "event": "new", "kibana_link": kibana_cluster_url(SETTINGS, "cl-1"), "importance": 0.5,
+        "why": "figure: <b>1,500</b>", "feedback": {"useful": "javascript:alert(2)"},
         "cluster": {"id": "cl-1", "independent_outlets": 1, "independent_outlet_ids": ["wire"],
-                    "syndicated_outlets": [], "previous_figures": []},
+                    "syndicated_outlets": [], "previous_figures": [], "status": "single_source"},
         "claim": {"text": text, "attribution": {"kind": "none"}, "figures": [], "hedged": False, "hedges": [],
                   "motives": [], "outlet": "wire", "first_seen": None, "url": None, "title": None, **claim},
     }
+    return {"subject": "s", "intro": "", "mode": "immediate", "sections": [(None, [entry])],
+            "subscription": {"id": "desk", "name": None}}
 
 
 def test_html_is_escaped_and_only_http_links_survive():
     ctx = context("<script>alert(1)</script> & more", url="javascript:alert(1)", title="<i>t</i>")
-    html = render("alert.html.j2", **ctx)
+    html = render("bundle.html.j2", **ctx)
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
     assert 'href="#"' in html and "&lt;i&gt;t&lt;/i&gt;" in html
-    text = render("alert.txt.j2", **ctx)
+    assert "&lt;b&gt;1,500&lt;/b&gt;" in html and "javascript:" not in html
+    text = render("bundle.txt.j2", **ctx)
     assert "<script>alert(1)</script> & more" in text  # plain text is not HTML-escaped
 
 

@@ -9,12 +9,8 @@ from pathlib import Path
 import pipeline
 
 ROOT = Path(pipeline.__file__).parent
-# Known, owned by open work: alert delivery is being split out (digest/process), and the local
-# stack's manager and Airflow launcher are being separated. Remove an entry when its cycle is gone.
-KNOWN = {
-    frozenset({"pipeline.alerts.digest", "pipeline.alerts.process"}),
-    frozenset({"pipeline.stack.airflow", "pipeline.stack.manager"}),
-}
+# Known cycles owned by open work; remove an entry when its cycle is gone. None are left.
+KNOWN: set[frozenset[str]] = set()
 
 
 def _graph() -> dict[str, set[str]]:
