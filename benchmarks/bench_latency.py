@@ -40,7 +40,7 @@ from pipeline.es.client import build_client  # noqa: E402
 from pipeline.es.schema import drop_prefix
 from pipeline.settings import load_settings  # noqa: E402
 from pipeline.stack import airflow as airflow_stack  # noqa: E402
-from pipeline.stack.common import read_pid  # noqa: E402
+from pipeline.stack.processes import read_pid  # noqa: E402
 from tests.e2e.support import LocalStack, local_stack  # noqa: E402
 
 TARGET_P50, TARGET_MAX, TARGET_RSS_GB = 90.0, 180.0, 4.0
@@ -122,9 +122,10 @@ def first_email_per_item(stack: LocalStack) -> dict[str, datetime]:
                 break
     items = item_of_article(stack)
     out: dict[str, datetime] = {}
-    for alert in stack.docs("alerts", {"term": {"kind": "immediate"}}):
-        item = items.get(alert.get("article_id"))
-        when = arrivals.get(alert.get("message_id"))
+    sent_in = {b["_id"]: b.get("message_id") for b in stack.docs("alerts", {"term": {"kind": "bundle"}})}
+    for event in stack.docs("alerts", {"term": {"kind": "event"}}):
+        item = items.get(event.get("article_id"))
+        when = arrivals.get(sent_in.get(event.get("bundle_id") or ""))
         if item and when and (item not in out or when < out[item]):
             out[item] = when
     return out
@@ -162,7 +163,7 @@ def scheduled_run(args: argparse.Namespace, base, es, tmp: Path) -> dict:
 
 def direct_baseline(base, es, tmp: Path) -> tuple[float, float]:
     """Seconds from release to email with the pipeline called in-process: cold, then warm."""
-    from pipeline.alerts import process_new_claims
+    from pipeline.alerts import configured_subscriptions, process_new_claims
     from pipeline.claims import extract_pending_claims
     from pipeline.classify import classify_pending
     from pipeline.ingest import ingest_once
@@ -175,7 +176,7 @@ def direct_baseline(base, es, tmp: Path) -> tuple[float, float]:
     subset = replace(sample, items=tuple(items))
     prefix = f"bench-direct-{os.getpid()}"
     feeds = SampleFeedServer(sample=subset).start()
-    from pipeline.stack.common import free_port
+    from pipeline.stack.ports import free_port
 
     mail = MailCatcher(tmp / "direct-mail", free_port()).start()
     (tmp / "direct-sources.yaml").write_text(sources_yaml(feeds, sorted({i.outlet for i in items})))
@@ -193,7 +194,7 @@ def direct_baseline(base, es, tmp: Path) -> tuple[float, float]:
             ingest_once(settings, es, ignore_schedule=True)
             classify_pending(settings, es)
             extract_pending_claims(settings, es)
-            process_new_claims(settings, es)
+            process_new_claims(settings, es, configured_subscriptions(settings))
             while len(mail.messages()) == before and time.monotonic() - start < 120:
                 time.sleep(0.1)
             out.append(time.monotonic() - start)

@@ -73,9 +73,11 @@ DATA_VIEWS = {dv.kind: dv for dv in (
     DataView("claims", "newswatch claims", "first_seen"),
     DataView("alerts", "newswatch alerts", "created"),
     DataView("feeds", "newswatch feeds", "last_poll"),
+    DataView("clusters", "newswatch claim clusters", "last_seen"),
 )}
 
 ARTICLE_COLUMNS = ("title", "source_name", "motives", "topic_score", "canonical_url")
+CLUSTER_COLUMNS = ("text", "status", "independent_outlets", "dispute_reasons", "motives", "status_changed")
 CLAIM_COLUMNS = ("text", "outlet", "motives", "novelty", "attribution.kind", "has_figures", "url")
 
 SAVED_SEARCHES: tuple[SavedSearch, ...] = (
@@ -95,6 +97,21 @@ SAVED_SEARCHES: tuple[SavedSearch, ...] = (
     SavedSearch("newswatch-search-updated-claims", "Updated claims", "claims",
                 "novelty:update", CLAIM_COLUMNS + ("cluster_id",), ("first_seen", "desc"),
                 "Claims that restate a known claim with a different figure."),
+    SavedSearch("newswatch-search-important-claims", "Most important claims", "claims",
+                "importance:>=0.6 AND (novelty:new OR novelty:update)",
+                ("text", "importance", "importance_reasons", "cluster_status", "outlet", "url"),
+                ("importance", "desc"),
+                "New and updated claims an analyst should read first (pipeline.alerts.importance)."),
+    SavedSearch("newswatch-search-cluster-status", "Claim clusters by status", "clusters",
+                "_exists_:status", CLUSTER_COLUMNS, ("status_changed", "desc"),
+                "Every claim cluster with its status (single source, corroborated, disputed), "
+                "latest change first; status_history holds each change and its reason."),
+    SavedSearch("newswatch-search-disputed-claims", "Disputed claims", "clusters",
+                "status:disputed", CLUSTER_COLUMNS, ("status_changed", "desc"),
+                "Claims a source denied, or that another source contradicts with a different figure."),
+    SavedSearch("newswatch-search-corroborated-claims", "Corroborated claims", "clusters",
+                "status:corroborated", CLUSTER_COLUMNS, ("independent_outlets", "desc"),
+                "Claims carried by two or more independent outlets (syndicated copies excluded)."),
     SavedSearch("newswatch-search-off-topic-rejects", "Off-topic rejects", "articles",
                 "on_topic:false", ("title", "source_name", "topic_score", "language", "canonical_url"),
                 ("topic_score", "desc"),

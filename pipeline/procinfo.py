@@ -1,4 +1,4 @@
-"""Memory figures of the current process, for benchmarks, tests and ``doctor``-style reports."""
+"""The peak memory of the current process, for benchmarks and tests."""
 
 from __future__ import annotations
 
@@ -22,7 +22,3 @@ def peak_rss_mb() -> float:
     started by a big parent reports the parent's peak. NaN where ``/proc`` is unavailable."""
     return _status_mb("VmHWM")
 
-
-def rss_mb() -> float:
-    """Current resident memory of this process, in MB (``VmRSS``)."""
-    return _status_mb("VmRSS")

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.es.schema import drop_prefix
 from pipeline.settings import Settings, load_settings
-from pipeline.stack.common import free_port
+from pipeline.stack.ports import free_port
 from pipeline.stack.smtp import MailCatcher
 from tests.support import SHARED, LocalHTTPServer
 

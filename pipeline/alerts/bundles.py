@@ -10,7 +10,9 @@
 A bundle is one ledger document (``kind: bundle``) that names the events it carries and is sent
 by ``pipeline.alerts.delivery`` like any alert. The events are claimed first, each with a
 compare-and-set from ``queued`` to ``bundled`` naming the bundle, so two runs at once never put an
-event into two emails; then the bundle document is created with ``op_type=create``. A crash
+event into two emails (the bundle id includes the run, so two runs that split a group write two
+bundles, not one id with two contents); then the bundle document is created with
+``op_type=create``. A crash
 between the two leaves events claimed by a bundle that does not exist: ``repair`` recreates it
 from exactly those events once ``LEASE`` has passed (a live bundler is done by then), under the
 same id, so it is created once.
@@ -34,6 +36,7 @@ from pipeline.alerts.ledger import (
     event_id,
     iso,
     message_id,
+    new_lease_holder,
     parse_time,
     thread_root,
 )
@@ -49,8 +52,10 @@ _EVENT_WORDS = {"new": ("new claim", "new claims"), "update": ("update", "update
                 "disputed": ("now disputed", "now disputed")}
 
 
-def bundle_id(subscription_id: str, event_ids: list[str]) -> str:
-    joined = "|".join([subscription_id, *sorted(event_ids)])
+def bundle_id(subscription_id: str, event_ids: list[str], holder: str = "") -> str:
+    """The bundle's id (and so its Message-ID). ``holder`` (the bundling run) keeps two runs that
+    split one group between them from writing two different bundles under one id."""
+    joined = "|".join([subscription_id, holder, *sorted(event_ids)])
     return "b" + hashlib.blake2b(joined.encode(), digest_size=12).hexdigest()
 
 
@@ -187,12 +192,12 @@ def _create(es: Any, index: str, doc: dict[str, Any]) -> bool:
 
 
 def _bundle(settings: Settings, es: Any, sub: Subscription, hits: list[dict[str, Any]], now: datetime,
-            wall: Callable[[], datetime], overflow: bool) -> tuple[int, int]:
+            wall: Callable[[], datetime], overflow: bool, holder: str) -> tuple[int, int]:
     """Claim the events of one group and create their bundle; (bundles created, events bundled)."""
     from elasticsearch import ConflictError
 
     index = settings.index("alerts")
-    bid = bundle_id(sub.id, [h["_id"] for h in hits])
+    bid = bundle_id(sub.id, [h["_id"] for h in hits], holder)
     claimed = []
     for hit in hits:
         try:
@@ -262,6 +267,7 @@ def make_bundles(settings: Settings, es: Any, subscriptions: list[Subscription],
             return out
         es.indices.refresh(index=index)
     out["repaired"] = repair(settings, es, {s.id: s for s in subscriptions}, now, wall)
+    holder = new_lease_holder()
     for sub in subscriptions:
         if not sub.queues:
             continue
@@ -281,7 +287,8 @@ def make_bundles(settings: Settings, es: Any, subscriptions: list[Subscription],
                 continue
         groups, merged = _groups(queued, sub, room)
         for n, group in enumerate(groups):
-            made, events = _bundle(settings, es, sub, group, now, wall, merged and n == len(groups) - 1)
+            made, events = _bundle(settings, es, sub, group, now, wall, merged and n == len(groups) - 1,
+                                   holder)
             out["bundles"] += made
             out["events"] += events
     with mapped_errors("refreshing the alert ledger"):

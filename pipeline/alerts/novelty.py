@@ -206,6 +206,7 @@ _OBJECTS = [(o, re.compile(p)) for o, p in (
     ("weapons", r"weapons?|\barms\b|broń|broni|waffen|vũ khí"),
     ("nuclear", r"nuclear|warheads?|jądrow|atomwaffen|hạt nhân"),
     ("space", r"satellite|satelit|vệ tinh"),
+    ("drones", r"drones?\b|\buavs?\b|unmanned aerial|drohnen?|dron(?:y|ów)\b|máy bay không người lái"),
     ("naval", r"submarine|okręt podwodn|u-boot|tàu ngầm"),
     ("aircraft", r"fighter jets?|\bjets?\b|air defen[cs]e|aircraft|myśliw"),
     ("money", r"\$|dollars|\bmoney\b|\bcash\b|\bpaid\b|\bpays?\b|payment"),

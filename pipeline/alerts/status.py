@@ -27,7 +27,8 @@ _UNTRUE = r"(?:baseless|groundless|unfounded|fabricated|false|fake|nonsense)"
 _DENIAL = re.compile(
     rf"\b(?:den(?:y|ies|ied|ying|ial)|reject(?:s|ed)? (?:the |these |those )?{_CLAIMS}|"
     rf"dismiss(?:es|ed)? (?:the |these |those )?{_CLAIMS}|refut(?:e|es|ed)|{_UNTRUE} {_CLAIMS}|"
-    rf"{_CLAIMS} (?:are|were|is|was) {_UNTRUE})\b", re.I)
+    rf"{_CLAIMS} (?:are|were|is|was) {_UNTRUE}|(?:called|calls|branded|brands|labelled|labeled) "
+    rf"(?:the |these |those |such )?{_CLAIMS} {_UNTRUE})\b", re.I)
 
 
 def is_denial(text: str) -> bool:

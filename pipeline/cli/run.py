@@ -12,27 +12,24 @@ is ignored rather than leaving half-stopped processes behind.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import IO, Any
 
 from pipeline.errors import NewswatchError, ServiceUnavailable, SetupError
 from pipeline.settings import Settings, load_settings
-from pipeline.stack import manager
-from pipeline.stack.common import STOP_SIGNALS, read_pid
+from pipeline.stack import registry
+from pipeline.stack.processes import STOP_SIGNALS
+from pipeline.stack.python_services import FeedService, maildir
+from pipeline.stack.service import Service
 
 __all__ = ["Summary", "format_summary", "register", "summary_counts"]
-
-ALL_SERVICES = ["elasticsearch", "smtp", "feeds", "airflow"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +71,7 @@ def summary_counts(es: Any, settings: Settings, *, feed_status: dict | None = No
             claims=_count(es, settings.index("claims")),
             clusters=_count(es, settings.index("clusters")),
             alerts={b["key"]: int(b["doc_count"]) for b in buckets},
-            mails=len(list((manager.maildir(settings) / "new").glob("*.eml"))),
+            mails=len(list((maildir(settings) / "new").glob("*.eml"))),
             feed_released=(feed_status or {}).get("released_count"),
             feed_total=(feed_status or {}).get("total"),
         )
@@ -91,67 +88,33 @@ def format_summary(s: Summary, now: datetime | None = None) -> str:
             f"clusters {s.clusters} | alerts {alerts} | mails {s.mails}")
 
 
-def _feed_status(timeout: float = 1.0) -> dict | None:
-    url = f"http://127.0.0.1:{manager.feed_port()}/status"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
-            return json.loads(resp.read())
-    except (OSError, ValueError):
-        return None  # the feed server is reported by the service check, not here
-
-
-def _airflow_info(settings: Settings) -> tuple[str, str]:
-    try:
-        from pipeline.stack import airflow as airflow_stack
-    except ImportError:
-        return "not available", ""
-    login = airflow_stack.admin_login(settings)
-    who = f"login {login[0]} / {login[1]}" if login else \
-        f"login: see {airflow_stack.home(settings) / 'simple_auth_manager_passwords.json.generated'}"
-    return airflow_stack.api_url(), who
-
-
-def where_to_look(settings: Settings, services: list[str]) -> str:
+def where_to_look(settings: Settings, started: list[Service]) -> str:
+    names = {svc.name for svc in started}
     lines = ["", "newswatch is running on local services with the sample feeds (no internet needed):"]
-    if "airflow" in services:
-        url, who = _airflow_info(settings)
-        lines.append(f"  Airflow UI     {url}   {who}")
-    lines.append(f"  Elasticsearch  {settings.elasticsearch.url}   (aliases {settings.index('*')})")
-    if "feeds" in services:
-        base = f"http://127.0.0.1:{manager.feed_port()}"
-        lines.append(f"  Sample feeds   {base}/   (release the next item now: curl '{base}/release?n=1')")
-    lines.append(f"  Alert emails   {manager.maildir(settings) / 'new'}/*.eml   (open with any mail client)")
+    for svc in registry.services(settings):
+        line = svc.guide(started=svc.name in names)
+        if line:
+            lines.append(line)
     lines.append(f"  Kibana         {settings.kibana_url} when you run it (docker compose, see README)")
     lines.append("Press Ctrl-C to stop everything.\n")
     return "\n".join(lines)
 
 
-def _start(settings: Settings, services: list[str], say: Callable[[str], None]) -> None:
-    for name in services:
-        say(f"starting {name} ...")
+def _start(settings: Settings, started: list[Service], say: Callable[[str], None]) -> None:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    for svc in started:
+        say(f"starting {svc.name} ...")
         try:
-            manager.up(settings, [name])
+            svc.start()
         except SetupError as exc:
-            raise SetupError(f"{name} failed to start: {exc}") from exc
-
-
-def _service_pids(settings: Settings, services: list[str]) -> set[int]:
-    files = [settings.state_dir / name / f"{name}.pid" for name in services if name in ("smtp", "feeds")]
-    if "airflow" in services:
-        try:
-            from pipeline.stack import airflow as airflow_stack
-
-            files.append(airflow_stack.pid_file(settings))
-        except ImportError:
-            pass
-    return {pid for pid in (read_pid(f) for f in files) if pid}
+            raise SetupError(f"{svc.name} failed to start: {exc}") from exc
 
 
 def _reap(pids: set[int], done: threading.Event) -> None:
     """Collect the exit status of services this process started while they are being stopped.
 
     Without it a stopped child stays a zombie, which ``kill(pid, 0)`` still reports as alive, so
-    the manager would wait out its whole timeout before giving up on each service.
+    each service's stop would wait out its whole timeout before giving up.
     """
     while pids and not done.is_set():
         for pid in list(pids):
@@ -177,11 +140,11 @@ def _down_services(settings: Settings, services: list[str], say: Callable[[str],
     reaper: threading.Thread | None = None
     try:
         say("stopping services ...")
-        reaper = threading.Thread(target=_reap, args=(_service_pids(settings, services), done),
-                                  daemon=True)
+        pids = set().union(*(svc.pids() for svc in registry.services(settings, services)))
+        reaper = threading.Thread(target=_reap, args=(pids, done), daemon=True)
         reaper.start()
-        stopped = manager.down(settings, services)
-        still = [s.name for s in manager.status(settings) if s.running and s.name in services]
+        stopped = registry.down(settings, services)
+        still = [s.name for s in registry.status(settings, services) if s.running]
         if still:
             say(f"warning: still answering: {', '.join(still)} (run `newswatch stack down`)")
             return False
@@ -202,11 +165,11 @@ def _down_services(settings: Settings, services: list[str], say: Callable[[str],
 
 def _services(value: str) -> list[str]:
     names = [s.strip() for s in value.split(",") if s.strip()]
-    unknown = [n for n in names if n not in manager.SERVICES]
+    unknown = [n for n in names if n not in registry.SERVICES]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown services {unknown}; choose from "
-                                         f"{', '.join(manager.SERVICES)}")
-    return [s for s in ALL_SERVICES if s in names]  # always start in dependency order
+                                         f"{', '.join(registry.SERVICES)}")
+    return registry.in_start_order(names)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -215,8 +178,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Start Elasticsearch, the SMTP catcher, the sample feed server and Airflow, create "
                     "the indices, print where to look, then a live summary every few seconds until "
                     "Ctrl-C, which stops everything.")
-    parser.add_argument("--services", type=_services, default=list(ALL_SERVICES),
-                        help=f"comma-separated subset of {','.join(ALL_SERVICES)} (default: all)")
+    parser.add_argument("--services", type=_services, default=list(registry.SERVICES),
+                        help=f"comma-separated subset of {','.join(registry.SERVICES)} (default: all)")
     parser.add_argument("--refresh", type=float, default=5.0, help="seconds between summary lines")
     parser.add_argument("--duration", type=float, default=0.0,
                         help="stop by itself after this many seconds (default: run until Ctrl-C)")
@@ -225,19 +188,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=cmd_run)
 
 
-def _demo_defaults(settings: Settings, services: list[str], say: Callable[[str], None]) -> None:
-    """Point the demo at the sample feeds and poll them often, unless the user chose otherwise.
+def _demo_defaults(started: list[Service], say: Callable[[str], None]) -> None:
+    """What the started services ask of the demo (the sample feeds as sources, a frequent poll),
+    unless the user set it.
 
     Set in this process's environment, which the services started from here inherit (Airflow's
     task processes read ``NEWSWATCH_*`` from it).
     """
-    if "feeds" in services and settings.sources_path is None:
-        local = settings.config_dir / "sources.local.yaml"
-        os.environ["NEWSWATCH_SOURCES_FILE"] = str(local)
-        say(f"sources: {local} (the sample feeds; set NEWSWATCH_SOURCES_FILE to use others)")
-    if "airflow" in services and not os.environ.get("NEWSWATCH_INGEST_SCHEDULE"):
-        # the sample feed releases an item every 20 s; the production default polls every 5 min
-        os.environ["NEWSWATCH_INGEST_SCHEDULE"] = "* * * * *"
+    for svc in started:
+        for var, (value, why) in svc.demo_environment().items():
+            if not os.environ.get(var):
+                os.environ[var] = value
+                say(f"{var}={value} ({why}; set {var} to choose otherwise)")
 
 
 class _Output:
@@ -324,17 +286,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _StopSignals() as stops:
         settings: Settings | None = None
         try:
-            _demo_defaults(load_settings(), services, say)
+            _demo_defaults(registry.services(load_settings(), services), say)
             settings = load_settings()
-            _start(settings, services, say)
+            started = registry.services(settings, services)
+            _start(settings, started, say)
             from pipeline.es.client import build_client, mapped_errors
             from pipeline.es.schema import ensure_indices
 
             es = build_client(settings)
             with mapped_errors("creating the indices"):
                 ensure_indices(es, settings)
-            say(where_to_look(settings, services))
-            _watch(es, settings, services, args.refresh, args.duration, say)
+            say(where_to_look(settings, started))
+            _watch(es, settings, started, args.refresh, args.duration, say)
         except _Stopped as stopped:
             say(f"\n{signal.Signals(stopped.signum).name}: stopping")
             code = 128 + stopped.signum
@@ -357,26 +320,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
-def _watch(es: Any, settings: Settings, services: list[str], refresh: float, duration: float,
+def _watch(es: Any, settings: Settings, started: list[Service], refresh: float, duration: float,
            say: Callable[[str], None]) -> None:
     deadline = time.monotonic() + duration if duration > 0 else None
     misses: dict[str, int] = {}  # consecutive failed checks per service
+    # the summary counts the sample items released so far when this run serves them
+    feeds = next((svc for svc in started if isinstance(svc, FeedService)), None)
     while True:
         try:
             summary = summary_counts(es, settings,
-                                     feed_status=_feed_status() if "feeds" in services else None)
+                                     feed_status=feeds.release_status() if feeds else None)
             say(format_summary(summary))
         except ServiceUnavailable as exc:
             say(f"{datetime.now():%H:%M:%S}  Elasticsearch is not answering: {exc}")
-        for st in manager.status(settings):
-            if st.name not in services:
-                continue
+        for svc in started:
+            st = svc.status()
             before = misses.get(st.name, 0)
             misses[st.name] = 0 if st.running else before + 1
             # one slow health probe on a busy machine is not an outage: warn on the second miss
             if misses[st.name] == 2:
-                say(f"warning: {st.name} is not answering ({st.detail}); logs under "
-                    f"{Path(settings.state_dir) / st.name}")
+                say(f"warning: {st.name} is not answering ({st.detail}); logs under {svc.folder}")
             elif st.running and before >= 2:
                 say(f"{st.name} is answering again")
         if deadline is not None and time.monotonic() >= deadline:

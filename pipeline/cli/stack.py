@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from pipeline.settings import load_settings
-from pipeline.stack import manager
+from pipeline.stack import registry
+from pipeline.stack.service import ServiceStatus
 
 
 def _services(value: str) -> list[str]:
@@ -17,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="stack_action", metavar="ACTION", required=True)
     up = actions.add_parser("up", help="start services (idempotent)")
     up.add_argument("--services", type=_services, default=["elasticsearch", "smtp"],
-                    help=f"comma-separated, from {','.join(manager.SERVICES)}")
+                    help=f"comma-separated, from {','.join(registry.SERVICES)}")
     up.set_defaults(func=cmd_up)
     down = actions.add_parser("down", help="stop services (all by default)")
     down.add_argument("--services", type=_services, default=None)
@@ -26,24 +27,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     status.set_defaults(func=cmd_status)
 
 
-def _print(statuses: list[manager.ServiceStatus]) -> None:
+def _print(statuses: list[ServiceStatus]) -> None:
     for st in statuses:
         print(f"  {st.name:<14} {'up' if st.running else 'down':<5} {st.detail}")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     settings = load_settings()
-    statuses = manager.up(settings, args.services)
+    statuses = registry.up(settings, args.services)
     _print([s for s in statuses if s.name in args.services])
     return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    stopped = manager.down(load_settings(), args.services)
+    stopped = registry.down(load_settings(), args.services)
     print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    _print(manager.status(load_settings()))
+    _print(registry.status(load_settings()))
     return 0

@@ -1,9 +1,10 @@
 """Airflow 3 on this machine: ``airflow standalone`` with SQLite + LocalExecutor.
 
 Everything lives under ``AIRFLOW_HOME = <state_dir>/airflow``: the metadata database, logs, the
-generated admin password, ``standalone.pid`` and ``standalone.log``. The settings reach the task
-processes as environment: ``AIRFLOW_CONN_ELASTICSEARCH_DEFAULT`` / ``AIRFLOW_CONN_SMTP_DEFAULT``
-for the services (what ``plugins/`` reads at task run time) and ``NEWSWATCH_*`` for the rest.
+generated admin password, ``standalone.pid``, ``standalone.log`` and ``tmp/`` (the ``TMPDIR`` of
+every Airflow process, removed on stop). The settings reach the task processes as environment:
+``AIRFLOW_CONN_ELASTICSEARCH_DEFAULT`` / ``AIRFLOW_CONN_SMTP_DEFAULT`` for the services (what
+``plugins/`` reads at task run time) and ``NEWSWATCH_*`` for the rest.
 
 Measured gotchas this module handles (see ``docs/environment.md`` in the shared docs):
 
@@ -28,20 +29,19 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pipeline.errors import SetupError
 from pipeline.settings import REPO_ROOT, Settings
-from pipeline.stack.common import pid_alive, port_is_free, read_pid, tail, wait_for
-
-if TYPE_CHECKING:  # manager imports this module lazily; a runtime import here would be a cycle
-    from pipeline.stack.manager import ServiceStatus
+from pipeline.stack.ports import port_is_free
+from pipeline.stack.processes import pid_alive, read_pid, tail, wait_for
+from pipeline.stack.service import Service, ServiceStatus
 
 DAGS_FOLDER = REPO_ROOT / "dags"
 PLUGINS_FOLDER = REPO_ROOT / "plugins"
@@ -60,6 +60,11 @@ def pid_file(settings: Settings) -> Path:
 
 def log_file(settings: Settings) -> Path:
     return home(settings) / "standalone.log"
+
+
+def tmp_dir(settings: Settings) -> Path:
+    """``TMPDIR`` of every Airflow process (bundles, task scratch files); removed by ``stop``."""
+    return home(settings) / "tmp"
 
 
 def api_port() -> int:
@@ -137,6 +142,7 @@ def environment(settings: Settings, port: int | None = None) -> dict[str, str]:
         "NEWSWATCH_ES_URL": settings.elasticsearch.url,
         "NEWSWATCH_SMTP_HOST": settings.smtp.host,
         "NEWSWATCH_SMTP_PORT": str(settings.smtp.port),
+        "TMPDIR": str(tmp_dir(settings)),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         # standalone starts its components as `airflow ...` from PATH: this interpreter's first
@@ -218,6 +224,8 @@ def start(settings: Settings, *, timeout: float = 240.0) -> None:
     if not secret.exists():
         secret.write_text(secrets.token_urlsafe(64))
         secret.chmod(0o600)
+    shutil.rmtree(tmp_dir(settings), ignore_errors=True)  # left by a run that was killed
+    tmp_dir(settings).mkdir()
     _cli(settings, "db", "migrate", port=port, timeout=300)
     with log_file(settings).open("a") as log:
         log.write(f"\n--- newswatch: airflow standalone at {time.strftime('%FT%TZ', time.gmtime())}\n")
@@ -324,13 +332,12 @@ def stop(settings: Settings, *, timeout: float = 20.0) -> bool:
                 pass
         wait_for(lambda: not processes(settings), 10, 0.3)
     pid_file(settings).unlink(missing_ok=True)
+    shutil.rmtree(tmp_dir(settings), ignore_errors=True)
     return was_running
 
 
 def status(settings: Settings) -> ServiceStatus:
     """Whether our Airflow answers, with the UI URL and the admin login."""
-    from pipeline.stack.manager import ServiceStatus
-
     port = api_port()
     pid = read_pid(pid_file(settings))
     if not pid:
@@ -343,3 +350,36 @@ def status(settings: Settings) -> ServiceStatus:
     who = f", login {login[0]} / {login[1]}" if login else ""
     state = "" if ok else " (starting or unhealthy, see " + str(log_file(settings)) + ")"
     return ServiceStatus("airflow", ok, f"{api_url(port)}{who}{state}")
+
+
+class AirflowService(Service):
+    """``airflow standalone`` of this state folder (``AIRFLOW_HOME = <state_dir>/airflow``)."""
+
+    name = "airflow"
+
+    def url(self) -> str:
+        return api_url()
+
+    def pid_files(self) -> list[Path]:
+        return [pid_file(self.settings)]
+
+    def start(self) -> None:
+        start(self.settings)
+
+    def stop(self) -> bool:
+        return stop(self.settings)
+
+    def status(self) -> ServiceStatus:
+        return status(self.settings)
+
+    def demo_environment(self) -> dict[str, tuple[str, str]]:
+        # the sample feed releases an item every 20 s; the production default polls every 5 min
+        return {"NEWSWATCH_INGEST_SCHEDULE": ("* * * * *", "poll the feeds every minute")}
+
+    def guide(self, started: bool) -> str | None:
+        if not started:
+            return None
+        login = admin_login(self.settings)
+        who = f"login {login[0]} / {login[1]}" if login else \
+            f"login: see {home(self.settings) / 'simple_auth_manager_passwords.json.generated'}"
+        return f"  Airflow UI     {self.url()}   {who}"

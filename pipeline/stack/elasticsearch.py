@@ -1,8 +1,14 @@
 """A real Elasticsearch node on 127.0.0.1, from Maven Central's integ-test-zip.
 
 The zip is fetched once with ``mvn`` into ``.cache/elasticsearch`` and unpacked there; each stack
-keeps data, logs and the pid file under its own state folder. Elasticsearch refuses to run as
-root, so when we are root the node runs as an unprivileged system user created on first use.
+keeps data, logs, temporary files and the pid file under its own state folder. Elasticsearch
+refuses to run as root, so when we are root the node runs as an unprivileged system user created
+on first use.
+
+Temporary files: without ``ES_TMPDIR`` the launcher creates a fresh ``elasticsearch-<n>`` folder
+in the system's temporary folder at every start and never removes it (and its JVM-flags probe a
+``final-flags<n>`` one), so both are pointed at ``<state>/elasticsearch/tmp``, which ``stop``
+removes.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from urllib.parse import urlparse
 
 from pipeline.errors import SetupError
 from pipeline.settings import cache_dir
-from pipeline.stack.common import port_is_free, read_pid, stop_pid, tail, wait_for
+from pipeline.stack.ports import port_is_free
+from pipeline.stack.processes import processes_using, read_pid, stop_pid, tail, wait_for
+from pipeline.stack.service import Service, ServiceStatus
 
 ES_VERSION = "9.5.4"
 MIN_JAVA = 21
@@ -48,6 +56,10 @@ class NodeConfig:
     @property
     def logs_dir(self) -> Path:
         return self.state_dir / "elasticsearch" / "logs"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.state_dir / "elasticsearch" / "tmp"
 
     @property
     def pid_file(self) -> Path:
@@ -181,11 +193,16 @@ def start(cfg: NodeConfig, *, timeout: float = 180.0) -> str:
     home = fetch(cfg.version)
     for folder in (cfg.data_dir, cfg.logs_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(cfg.tmp_dir, ignore_errors=True)  # left by a node that was killed
+    cfg.tmp_dir.mkdir(parents=True)
     lock = cfg.data_dir / "node.lock"
     if lock.exists():
         lock.unlink()  # left by a node that was killed; no node of ours is running now
     env = {**os.environ, "ES_JAVA_HOME": str(java_home),
-           "ES_JAVA_OPTS": f"-Xms{cfg.heap} -Xmx{cfg.heap}", "ES_PATH_CONF": str(home / "config")}
+           "ES_JAVA_OPTS": f"-Xms{cfg.heap} -Xmx{cfg.heap}", "ES_PATH_CONF": str(home / "config"),
+           "ES_TMPDIR": str(cfg.tmp_dir),
+           # the launcher's own JVM, where its flags probe writes (the last -D of a name wins)
+           "CLI_JAVA_OPTS": f"{os.environ.get('CLI_JAVA_OPTS', '')} -Djava.io.tmpdir={cfg.tmp_dir}".strip()}
     env.pop("JAVA_HOME", None)
     cmd = [str(home / "bin" / "elasticsearch"), "-d", "-p", str(cfg.pid_file),
            "-E", "network.host=127.0.0.1", "-E", f"http.port={cfg.port}",
@@ -212,13 +229,14 @@ def start(cfg: NodeConfig, *, timeout: float = 180.0) -> str:
 
 
 def stop(cfg: NodeConfig) -> bool:
-    """Stop the node recorded in the pid file. True when one was running."""
+    """Stop the node recorded in the pid file and remove its temporary files. True when one was
+    running."""
     pid = read_pid(cfg.pid_file)
-    if not pid:
-        return False
-    stop_pid(pid, timeout=60)
-    cfg.pid_file.unlink(missing_ok=True)
-    return True
+    if pid:
+        stop_pid(pid, timeout=60)
+        cfg.pid_file.unlink(missing_ok=True)
+    shutil.rmtree(cfg.tmp_dir, ignore_errors=True)
+    return pid is not None
 
 
 def server_version(url: str) -> str:
@@ -226,3 +244,43 @@ def server_version(url: str) -> str:
                                 timeout=5) as resp:
         nodes = json.loads(resp.read())["nodes"]
     return next(iter(nodes.values()))["version"]
+
+
+class ElasticsearchService(Service):
+    """The node of this state folder, on the port of ``NEWSWATCH_ES_URL``."""
+
+    name = "elasticsearch"
+
+    @property
+    def config(self) -> NodeConfig:
+        return NodeConfig(state_dir=self.settings.state_dir,
+                          port=port_from_url(self.settings.elasticsearch.url),
+                          heap=os.environ.get("NEWSWATCH_ES_HEAP", "512m"))
+
+    def url(self) -> str:
+        return self.config.url
+
+    def pid_files(self) -> list[Path]:
+        return [self.config.pid_file]
+
+    def start(self) -> None:
+        start(self.config)
+
+    def stop(self) -> bool:
+        """Stop the node by its pid file, and then any node still writing under this folder (one
+        interrupted while starting may not have written its pid file yet)."""
+        cfg = self.config
+        was = stop(cfg)
+        for pid in processes_using(self.folder, "org.elasticsearch"):
+            stop_pid(pid, timeout=60)
+            was = True
+        self.remove_tmp_dir()
+        return was
+
+    def status(self) -> ServiceStatus:
+        return ServiceStatus(self.name, is_healthy(self.url()), self.url())
+
+    def guide(self, started: bool) -> str | None:
+        # shown either way: the pipeline writes there whether or not this command started it
+        return (f"  Elasticsearch  {self.settings.elasticsearch.url}   "
+                f"(aliases {self.settings.index('*')})")

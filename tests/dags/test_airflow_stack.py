@@ -39,6 +39,7 @@ def test_environment_is_one_small_local_airflow(local, monkeypatch):
     assert env["NEWSWATCH_INDEX_PREFIX"] == "nw-e"
     assert env["NEWSWATCH_SOURCES_FILE"] == str(local.sources_path)
     assert env["NEWSWATCH_ALLOW_PRIVATE_HOSTS"] == "true"
+    assert env["TMPDIR"] == str(home / "tmp")  # not the system's: removed again by stop
     es = json.loads(env["AIRFLOW_CONN_ELASTICSEARCH_DEFAULT"])
     assert (es["conn_type"], es["host"], es["port"], es["schema"]) == \
         ("elasticsearch", "127.0.0.1", 9200, "http")
@@ -77,3 +78,12 @@ def test_not_running_status_stop_and_login(local):
     # a pid file left by a crashed run is stale, not a running Airflow
     airflow_stack.pid_file(local).write_text("999999999")
     assert airflow_stack.status(replace(local)).running is False
+
+
+def test_stop_removes_the_temporary_files_a_killed_run_left(local):
+    leftover = airflow_stack.tmp_dir(local) / "airflow" / "dag_bundles"
+    leftover.mkdir(parents=True)
+    (leftover / "scratch.txt").write_text("from a run that was killed")
+    assert airflow_stack.stop(local) is False  # nothing was running
+    assert not airflow_stack.tmp_dir(local).exists()
+    assert (local.state_dir / "airflow").is_dir()  # only tmp/ goes: the database and logs stay

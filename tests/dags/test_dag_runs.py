@@ -20,8 +20,8 @@ import pytest
 from pipeline.es.schema import drop_prefix
 from pipeline.settings import Settings
 from pipeline.stack import airflow as airflow_stack
-from pipeline.stack.ports import free_port
 from pipeline.stack.feedserver import SampleFeedServer
+from pipeline.stack.ports import free_port
 from pipeline.stack.smtp import MailCatcher
 
 # The first deployment report, its syndicated copy from a second outlet, and a pay-per-soldier

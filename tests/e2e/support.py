@@ -23,8 +23,8 @@ from pipeline.demo import SampleSet, load_sample
 from pipeline.es.schema import drop_prefix
 from pipeline.settings import Settings
 from pipeline.stack import airflow as airflow_stack
-from pipeline.stack.common import free_port
 from pipeline.stack.feedserver import SampleFeedServer
+from pipeline.stack.ports import free_port
 from pipeline.stack.smtp import MailCatcher, read_maildir
 
 OPERATOR_SUBJECT = "[newswatch] Airflow"

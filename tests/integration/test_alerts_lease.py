@@ -21,8 +21,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from pipeline.alerts import process_new_claims, send_pending
-from pipeline.alerts.ledger import LEASE, due, lease_state
 from pipeline.alerts.channels import SmtpChannel
+from pipeline.alerts.ledger import LEASE, due, lease_state
 from pipeline.alerts.subscriptions import Subscription
 from pipeline.cli import main
 from pipeline.stack.ports import free_port

@@ -10,7 +10,7 @@ from aiosmtpd.controller import Controller
 
 from pipeline.alerts import process_new_claims, send_pending
 from pipeline.alerts.ledger import MAX_ATTEMPTS
-from pipeline.stack.common import free_port
+from pipeline.stack.ports import free_port
 from tests.claims_support import DEPLOYED_1500, EVERYONE, NOW, claim_doc, ledger, store_claims
 
 

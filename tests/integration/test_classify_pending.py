@@ -13,7 +13,7 @@ from pipeline.errors import ServiceUnavailable
 from pipeline.es.bulk import bulk_write
 from pipeline.es.client import build_client
 from pipeline.es.schema import ensure_indices
-from pipeline.stack.common import free_port
+from pipeline.stack.ports import free_port
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ import pytest
 from pipeline.cli import main
 from pipeline.cli.doctor import FAIL, OK, WARN, _loader, run_checks
 from pipeline.es.schema import ensure_indices
-from pipeline.stack.common import free_port
 from pipeline.stack.elasticsearch import ES_VERSION
+from pipeline.stack.ports import free_port
 
 
 def _doctor(capsys, *args: str) -> tuple[int, list[str]]:

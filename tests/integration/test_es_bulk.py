@@ -101,7 +101,7 @@ def test_node_down_is_service_unavailable(settings):
     from dataclasses import replace
 
     from pipeline.es.client import build_client
-    from pipeline.stack.common import free_port
+    from pipeline.stack.ports import free_port
 
     down = replace(settings.elasticsearch, url=f"http://127.0.0.1:{free_port()}", request_timeout=2)
     client = build_client(down).options(max_retries=0)

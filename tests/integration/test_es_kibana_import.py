@@ -11,7 +11,7 @@ import pytest
 from pipeline import kibana
 from pipeline.cli import main
 from pipeline.errors import ServiceError, ServiceUnavailable
-from pipeline.stack.common import free_port
+from pipeline.stack.ports import free_port
 from tests.support import Response
 
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import trafilatura
 
-from pipeline.stack.common import free_port
 from pipeline.stack.feedserver import SampleFeedServer
+from pipeline.stack.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

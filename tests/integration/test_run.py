@@ -12,7 +12,7 @@ from pipeline.cli import main
 from pipeline.cli.run import Summary, format_summary, summary_counts
 from pipeline.es.bulk import bulk_write
 from pipeline.es.schema import ensure_indices
-from pipeline.stack.common import free_port, port_is_free
+from pipeline.stack.ports import free_port, port_is_free
 
 
 def test_summary_counts_what_each_stage_wrote(es, settings, tmp_path):

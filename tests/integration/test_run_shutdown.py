@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.stack.common import free_port, pid_alive, port_is_free, wait_for
+from pipeline.stack.ports import free_port, port_is_free
+from pipeline.stack.processes import pid_alive, wait_for
 
 NEWSWATCH = str(Path(sys.executable).with_name("newswatch"))
 READY = "Press Ctrl-C to stop everything."
@@ -163,7 +164,7 @@ def test_the_full_default_set_stops_on_a_closed_terminal(run_env, tmp_path, requ
     Elasticsearch state folder) and by ports."""
     from pipeline.settings import load_settings
     from pipeline.stack import airflow as airflow_stack
-    from pipeline.stack.common import processes_using
+    from pipeline.stack.processes import processes_using
 
     es_port, airflow_port = free_port(), free_port()
     # Elasticsearch runs as an unprivileged user when we are root: its state folder must be where

@@ -11,7 +11,7 @@ import elasticsearch
 
 from pipeline.es.schema import INDEX_SPECS, ensure_indices
 from pipeline.stack import elasticsearch as es_node
-from pipeline.stack.manager import maildir
+from pipeline.stack.python_services import maildir
 from pipeline.stack.smtp import read_maildir
 
 

@@ -64,3 +64,36 @@ def test_motive_filter_includes_children_and_respects_score_topic_and_events():
     assert not tech.matches({**claim, "on_topic": False}, "new")
     everything = Subscription(id="e", recipients=("e@example.org",))
     assert everything.matches({"motives": [], "score": 0.1}, "new")
+
+
+def test_bundling_fields_parse_with_their_defaults():
+    (batched, capped) = parse_subscriptions(
+        "subscriptions:\n"
+        "  - id: batch\n    recipients: [a@example.org]\n    mode: batched\n    every_minutes: 30\n"
+        "    min_importance: 0.4\n    events: [new, disputed]\n"
+        "  - id: capped\n    recipients: [b@example.org]\n    max_per_hour: 4\n", known_motives=MOTIVES)
+    assert batched.batched and batched.queues and not batched.immediate and not batched.digest
+    assert (batched.every_minutes, batched.min_importance, batched.events) == (30, 0.4, ("new", "disputed"))
+    assert batched.max_per_hour is None
+    assert capped.immediate and capped.max_per_hour == 4 and capped.every_minutes == 60
+    assert capped.min_importance == 0.0
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ("    mode: hourly\n", "mode"),
+    ("    events: [new, retracted]\n", "events"),
+    ("    motives: [cash]\n", "motives"),
+    ("    mode: batched\n    every_minutes: 0\n", "every_minutes"),
+    ("    every_minutes: 15\n", "every_minutes"),  # only for batched
+    ("    max_per_hour: -1\n", "max_per_hour"),
+    ("    max_per_hour: 2.5\n", "max_per_hour"),
+    ("    min_importance: 1.5\n", "min_importance"),
+    ("    min_importance: high\n", "min_importance"),
+])
+def test_a_bad_bundling_field_names_the_file_the_subscription_and_the_field(body, field):
+    text = "subscriptions:\n  - id: ok\n    recipients: [a@example.org]\n" \
+           "  - id: watch\n    recipients: [b@example.org]\n" + body
+    with pytest.raises(ConfigError) as err:
+        parse_subscriptions(text, "subs.yaml", known_motives=MOTIVES)
+    message = str(err.value)
+    assert message.startswith("subs.yaml:4, item 'watch', field '" + field + "'")

@@ -1,10 +1,15 @@
-"""Small helpers shared by the service managers: ports, pid files, waiting."""
+"""Processes of the local services: pid files, liveness, stopping, finding, waiting.
+
+A service records the pid of what it started in a pid file under its state folder; everything
+here works from that file (or, for a service interrupted before it wrote one, from the files the
+process holds open under the folder), so a later command can stop exactly what an earlier one
+started.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,20 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """True when nothing listens on ``host:port``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) != 0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
@@ -89,6 +80,7 @@ def stop_pid(pid: int, *, group: bool = False, first: int = signal.SIGTERM,
 
 
 def tail(path: Path, lines: int = 20) -> str:
+    """The last lines of a service's log, to quote in the error when it fails to start."""
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
