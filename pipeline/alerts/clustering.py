@@ -21,6 +21,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from pipeline.alerts.clusters import (
+    apply_claim,
+    apply_event,
+    new_cluster,
+    status_event,
+)
 from pipeline.alerts.events import event_docs
 from pipeline.alerts.importance import importance
 from pipeline.alerts.ledger import es_call, iso
@@ -29,10 +35,6 @@ from pipeline.alerts.novelty import (
     Match,
     NoveltyChecker,
     Thresholds,
-    apply_claim,
-    apply_event,
-    new_cluster,
-    status_event,
 )
 from pipeline.alerts.subscriptions import Subscription
 from pipeline.es.schema import ensure_missing_indices

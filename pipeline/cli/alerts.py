@@ -179,7 +179,7 @@ def cmd_subscriptions(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pipeline.alerts.evaluate import evaluate_pairs, format_report
+    from pipeline.alerts.novelty_eval import evaluate_pairs, format_report
 
     result = evaluate_pairs(args.pairs, sweep=args.sweep)
     print(format_report(result))

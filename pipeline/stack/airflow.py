@@ -152,6 +152,12 @@ def environment(settings: Settings, port: int | None = None) -> dict[str, str]:
     secret = air_home / "jwt_secret"
     if secret.exists():  # one strong key shared by all components (the generated one is short)
         env["AIRFLOW__API_AUTH__JWT_SECRET"] = secret.read_text().strip()
+    key = air_home / "feedback_key"
+    if key.exists() and not env.get("NEWSWATCH_FEEDBACK_KEY"):
+        # The local stack signs its emails' feedback links itself, and its own API server (the
+        # plugin's endpoint) verifies them; a configured key and URL take precedence.
+        env["NEWSWATCH_FEEDBACK_KEY"] = key.read_text().strip()
+        env["NEWSWATCH_FEEDBACK_URL"] = f"{api_url(port)}/newswatch/feedback"
     if settings.sources_path:
         env["NEWSWATCH_SOURCES_FILE"] = str(settings.sources_path)
     if settings.subscriptions_path:
@@ -220,10 +226,11 @@ def start(settings: Settings, *, timeout: float = 240.0) -> None:
     for folder in (DAGS_FOLDER, PLUGINS_FOLDER):
         if not folder.is_dir():
             raise SetupError(f"{folder} is missing: Airflow needs the project's dags/ and plugins/")
-    secret = air_home / "jwt_secret"
-    if not secret.exists():
-        secret.write_text(secrets.token_urlsafe(64))
-        secret.chmod(0o600)
+    for name in ("jwt_secret", "feedback_key"):
+        secret = air_home / name
+        if not secret.exists():
+            secret.write_text(secrets.token_urlsafe(64 if name == "jwt_secret" else 32))
+            secret.chmod(0o600)
     shutil.rmtree(tmp_dir(settings), ignore_errors=True)  # left by a run that was killed
     tmp_dir(settings).mkdir()
     _cli(settings, "db", "migrate", port=port, timeout=300)

@@ -1,10 +1,13 @@
 """End to end with the real scheduler: items appear on the feed, and with no manual trigger the
-articles get classified, claims clustered and exactly one email per new claim arrives; the same
-story syndicated by another outlet later produces no email. Everything is stopped afterwards."""
+articles get classified, claims clustered and one email per article carries its new claims; a
+feedback link in it works against the stack's own Airflow API server; the same story syndicated by
+another outlet later produces no email. Everything is stopped afterwards."""
 
 from __future__ import annotations
 
+import re
 import time
+import urllib.request
 from dataclasses import replace
 
 import pytest
@@ -38,6 +41,21 @@ def _settled(stack: LocalStack, n_articles: int) -> bool:
         all(b["status"] == "sent" for b in bundles) and len(stack.alert_messages()) >= len(bundles)
 
 
+def _one_click_feedback_is_recorded_once(stack: LocalStack, message) -> None:
+    """The stack signs each claim's links and its API server records a click, once."""
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    links = dict(re.findall(r"^  (useful|not new|wrong motive|not on topic): (http\S+)$", text, re.M))
+    assert set(links) == {"useful", "not new", "wrong motive", "not on topic"}, text[-800:]
+    with urllib.request.urlopen(links["useful"], timeout=30) as page:  # a mail scanner's GET
+        assert page.status == 200 and b"<form" in page.read()
+    for expected in (201, 200):  # the click, then the same link again
+        request = urllib.request.Request(links["useful"], data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            assert resp.status == expected
+    recorded = stack.docs("feedback")
+    assert [f["kind"] for f in recorded] == ["useful"]
+
+
 def test_scheduled_pipeline_alerts_once_per_new_claim(base_settings, es, tmp_path):
     sample = load_sample()
     subset = replace(sample, items=tuple(sample.by_id(i) for i in (*FIRST, COPY)))
@@ -68,6 +86,7 @@ def test_scheduled_pipeline_alerts_once_per_new_claim(base_settings, es, tmp_pat
         assert sorted(str(m["Message-ID"]) for m in messages) == sorted(b["message_id"] for b in bundles)
         assert len({str(m["Message-ID"]) for m in messages}) == len(messages)
         assert all(m["To"] == SUBSCRIBER for m in messages)
+        _one_click_feedback_is_recorded_once(stack, messages[0])
 
         # the same story from another outlet, later: a duplicate, no new claim, no email
         stack.release(1)

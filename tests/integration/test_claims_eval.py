@@ -13,7 +13,7 @@ The issue's target (recall >= 0.9 with <= 10% merged) is not reached; see the re
 
 from __future__ import annotations
 
-from pipeline.alerts.evaluate import evaluate_pairs, format_report
+from pipeline.alerts.novelty_eval import evaluate_pairs, format_report
 
 # (cross-validated) recall floor, merge-rate ceiling, 3-way accuracy floor
 FLOORS = {"real": (0.55, 0.25, 0.62), "team": (0.70, 0.20, 0.72)}

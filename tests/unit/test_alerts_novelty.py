@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pipeline.alerts.novelty import (
-    DEFAULT_THRESHOLDS,
+from pipeline.alerts.clusters import (
     apply_claim,
     claim_event,
-    lexical_similarity,
     new_cluster,
+)
+from pipeline.alerts.novelty import (
+    DEFAULT_THRESHOLDS,
     same_claim,
+)
+from pipeline.alerts.signatures import (
+    lexical_similarity,
 )
 from pipeline.claims.figures import parse_figures
 

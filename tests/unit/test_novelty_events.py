@@ -5,19 +5,23 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pipeline.alerts.evaluate import Pair as EvalPair
-from pipeline.alerts.evaluate import _groups, bootstrap, metrics
+from pipeline.alerts.clusters import (
+    claim_event,
+    new_cluster,
+)
+from pipeline.alerts.novelty_eval import Pair as EvalPair
+from pipeline.alerts.novelty_eval import _groups, bootstrap, metrics
 from pipeline.alerts.novelty import (
     DEFAULT_THRESHOLDS,
+    judge,
+    judge_features,
+)
+from pipeline.alerts.signatures import (
     claim_date,
-    claim_event,
     days_apart,
     event_conflict,
     event_match,
     event_signature,
-    judge,
-    judge_features,
-    new_cluster,
     sources_compatible,
 )
 from pipeline.claims.figures import parse_figures
@@ -165,7 +169,7 @@ def test_a_bad_real_pair_names_the_file_the_line_and_the_field(tmp_path):
 
     import pytest
 
-    from pipeline.alerts.evaluate import load_real_pairs
+    from pipeline.alerts.novelty_eval import load_real_pairs
     from pipeline.errors import ConfigError
 
     corpus = tmp_path / "corpus"
