@@ -9,13 +9,13 @@ from pipeline.alerts.clusters import (
     claim_event,
     new_cluster,
 )
-from pipeline.alerts.novelty_eval import Pair as EvalPair
-from pipeline.alerts.novelty_eval import _groups, bootstrap, metrics
 from pipeline.alerts.novelty import (
     DEFAULT_THRESHOLDS,
     judge,
     judge_features,
 )
+from pipeline.alerts.novelty_eval import Pair as EvalPair
+from pipeline.alerts.novelty_eval import _groups, bootstrap, metrics
 from pipeline.alerts.signatures import (
     claim_date,
     days_apart,
