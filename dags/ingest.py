@@ -23,9 +23,6 @@ import os
 from airflow.sdk import dag, get_current_context, task
 from newswatch_airflow import ARTICLES, default_args, env_schedule, run_time, settings_from_airflow
 
-COUNTS = ("sources_polled", "sources_ok", "sources_failed", "sources_not_modified", "entries",
-          "new_articles", "duplicates")
-
 
 @dag(
     dag_id="newswatch_ingest",
@@ -40,39 +37,39 @@ def newswatch_ingest():
     @task
     def plan_batches() -> list[list[str]]:
         """Split the configured source ids into at most NEWSWATCH_INGEST_BATCHES batches."""
-        from pipeline.ingest import load_sources
+        from pipeline.ingest.batches import plan_batches
 
-        ids = [source.id for source in load_sources(settings_from_airflow().sources_file)]
-        n = max(1, min(int(os.environ.get("NEWSWATCH_INGEST_BATCHES", "2")), len(ids)))
-        return [ids[i::n] for i in range(n)] if ids else []
+        return plan_batches(settings_from_airflow(), int(os.environ.get("NEWSWATCH_INGEST_BATCHES", "2")))
 
     @task(map_index_template="{{ source_ids | join(',') }}")
     def poll(source_ids: list[str]) -> dict:
         from pipeline.ingest import ingest_once
+        from pipeline.ingest.extract import extractor_from_environment
 
         now = run_time(get_current_context())
-        return ingest_once(settings_from_airflow(), source_ids=source_ids, now=now).as_dict()
+        return ingest_once(settings_from_airflow(), source_ids=source_ids, now=now,
+                           extractor=extractor_from_environment()).as_dict()
+
+    @task
+    def reconcile(reports: list[dict]) -> dict:
+        """Mark copies of one story that parallel batches indexed separately; sum the reports."""
+        from pipeline.ingest.batches import reconcile_batches
+
+        return reconcile_batches(settings_from_airflow(), reports, now=run_time(get_current_context()))
 
     @task(outlets=[ARTICLES])
-    def announce(reports: list[dict]) -> dict:
-        """Sum the batch reports; emit the articles event only when something new was indexed."""
+    def announce(totals: dict) -> dict:
+        """Emit the articles event only when something new was indexed."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from pipeline.ingest import reconcile_near_duplicates
+        from pipeline.ingest.batches import COUNTS
 
-        reports = list(reports)
-        totals = {key: sum(int(r.get(key, 0)) for r in reports) for key in COUNTS}
-        totals["article_ids"] = [i for r in reports for i in r.get("article_ids", [])]
-        # Batches poll in parallel, so two outlets' copies of one story can miss each other.
-        marked = reconcile_near_duplicates(settings_from_airflow(), article_ids=totals["article_ids"],
-                                           now=run_time(get_current_context()))["marked"]
-        totals["duplicates"] += len(marked)
         if totals["new_articles"] == 0:
             raise AirflowSkipException(f"no new articles: {totals}")
         get_current_context()["outlet_events"][ARTICLES].extra = {k: totals[k] for k in COUNTS}
         return totals
 
-    announce(poll.expand(source_ids=plan_batches()))
+    announce(reconcile(poll.expand(source_ids=plan_batches())))
 
 
 newswatch_ingest()

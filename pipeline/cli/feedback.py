@@ -30,14 +30,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from pipeline.es.client import build_client
-    from pipeline.feedback import feedback_report, format_report
+    from pipeline.feedback import feedback_labels, feedback_report, format_report
+    from pipeline.feedback.agreement import format_agreement, reader_agreement
 
     settings = load_settings()
-    report = feedback_report(build_client(settings), settings)
+    es = build_client(settings)
+    report = feedback_report(es, settings)
+    agreement = reader_agreement(feedback_labels(es, settings))
     if args.json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
+        print(json.dumps({**report, "agreement": agreement}, indent=2, ensure_ascii=False))
     else:
         sys.stdout.write(format_report(report))
+        print("\n" + format_agreement(agreement))
     return 0
 
 

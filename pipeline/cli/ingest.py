@@ -1,6 +1,10 @@
-"""``newswatch ingest --once`` and ``newswatch sources check|status``.
+"""``newswatch ingest --plan|--once|--reconcile`` and ``newswatch sources check|status``.
 
-Parsing and printing only; the work is ``pipeline.ingest.ingest_once`` / ``check_sources``.
+Parsing and printing only. Each ``ingest`` action runs the function the ingest DAG's task of the
+same stage calls, so an operator can replay a run by hand (``--now`` sets the run's time, as the
+DAG passes its logical date): ``--plan`` is ``batches.plan_batches``, ``--once`` is
+``ingest_once``, ``--reconcile`` is ``batches.reconcile_batches`` over the JSON reports that
+``--once --json`` printed. ``sources`` uses ``check_sources`` and the stored feed states.
 
 Exit codes of ``newswatch ingest --once``: 0 when every polled source succeeded (articles that
 kept the feed text because their page failed do not count as failures: they are indexed);
@@ -13,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +32,46 @@ def _ids(value: str) -> list[str]:
     return [s.strip() for s in value.split(",") if s.strip()]
 
 
+def _time(value: str) -> datetime:
+    """An ISO 8601 time; without a zone it is UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r} (e.g. 2026-03-02T12:00Z)") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     ingest = sub.add_parser(
         "ingest",
-        help="poll the sources and index new articles",
+        help="poll the sources and index new articles (or one stage of the ingest DAG)",
         description="Poll the sources and index new articles. Exit code 0 when every polled source "
         f"succeeded, {EXIT_SOURCE_FAILED} when any failed (named on stderr; the others are written "
-        "anyway), 2 for a configuration error.",
+        "anyway), 2 for a configuration error. --plan and --reconcile run the DAG's other stages.",
     )
-    ingest.add_argument(
+    stage = ingest.add_mutually_exclusive_group(required=True)
+    stage.add_argument(
         "--once",
         action="store_true",
-        required=True,
         help="one pass over the sources (scheduled runs are Airflow's job)",
     )
+    stage.add_argument(
+        "--plan", action="store_true", help="print the batches of source ids the DAG would poll in parallel"
+    )
+    stage.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="mark copies that parallel polls indexed separately, and print the run's totals (--report)",
+    )
+    ingest.add_argument("--now", type=_time, default=None, metavar="TIME",
+                        help="the run's time (ISO 8601, default now): replays a scheduled run")
+    ingest.add_argument("--batches", type=int, default=None, metavar="N",
+                        help="with --plan: at most N batches (default NEWSWATCH_INGEST_BATCHES, else 2)")
+    ingest.add_argument("--report", type=Path, action="append", default=[], metavar="FILE",
+                        help="with --reconcile: a JSON report of --once --json ('-': stdin); repeatable")
+    ingest.add_argument("--extractor", default=None, metavar="NAME",
+                        help="page-text strategy, trafilatura or feed (default: NEWSWATCH_EXTRACTOR, "
+                        "else trafilatura)")
     ingest.add_argument("--sources", type=_ids, default=None, metavar="ID,ID", help="only these source ids")
     ingest.add_argument("--sources-file", type=Path, default=None, help="instead of NEWSWATCH_SOURCES_FILE")
     ingest.add_argument(
@@ -81,11 +113,49 @@ def _console() -> Any:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    if args.plan:
+        return cmd_plan(args)
+    if args.reconcile:
+        return cmd_reconcile(args)
+    return cmd_once(args)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from pipeline.ingest.batches import plan_batches
+
+    batches = args.batches
+    if batches is None:
+        batches = int(os.environ.get("NEWSWATCH_INGEST_BATCHES", "2"))
+    print(json.dumps(plan_batches(_settings(args), batches), indent=2))
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from pipeline.errors import ConfigError
+    from pipeline.ingest.batches import reconcile_batches
+
+    if not args.report:
+        raise ConfigError("--reconcile needs at least one --report FILE (the JSON of ingest --once --json)")
+    reports = []
+    for path in args.report:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        try:
+            reports.append(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not a JSON ingest report: {exc}", path=str(path)) from exc
+    totals = reconcile_batches(_settings(args), reports, now=args.now or datetime.now(UTC))
+    print(json.dumps(totals, indent=2))
+    return 0
+
+
+def cmd_once(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pipeline.ingest import ingest_once
+    from pipeline.ingest.extract import extractor_from_environment, extractor_named
 
     settings = _settings(args)
+    extractor = extractor_named(args.extractor) if args.extractor else extractor_from_environment()
     console = _console()
     with Progress(
         TextColumn("[bold]ingest"),
@@ -110,11 +180,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         report = ingest_once(
             settings,
             source_ids=args.sources,
+            now=args.now,
             progress=progress,
             force=args.force,
             ignore_schedule=not args.due_only,
             fetch_articles=False if args.no_pages else None,
             processes=None,  # worker processes when many feeds are due (this entry point is guarded)
+            extractor=extractor,
         )
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))

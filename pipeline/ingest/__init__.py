@@ -1,10 +1,17 @@
 """Ingestion: configured feeds to clean, deduplicated articles in Elasticsearch.
 
-Modules: ``sources`` (config), ``fetch`` (bounded, SSRF-guarded HTTP), ``parse`` (feedparser to
-``FeedEntry``), ``canonical`` (URLs and ids), ``extract`` (trafilatura with feed fallback),
-``dedup`` (MinHash near-duplicates), ``articles`` (lookups and outlet merges), ``state`` (feed
-state), ``report`` (per-feed outcomes), ``poll`` (one source; ``check_sources``), ``run``
-(``ingest_once``), ``reconcile`` (copies indexed by concurrent polls).
+Modules, in the order a run uses them:
+
+- ``sources`` (the sources file), ``state`` (per-feed polling state), ``report`` (outcomes as data);
+- ``fetch`` (bounded HTTP) with ``addresses`` (SSRF policy), ``connections`` (pinned connections,
+  request deadlines) and ``decoding`` (bounded decompression);
+- ``poll`` (one source: fetch + ``parse``; ``check_sources``), ``workers`` (parse processes, GC);
+- ``decide`` (what an entry becomes) with ``pages`` (page fetch, ``extract`` strategy, canonical
+  identity from ``canonical``), ``dedup``/``band_filter`` (near duplicates), ``articles``
+  (lookups and outlet merges) and ``documents`` (what is indexed);
+- ``writer`` (ordered writes), ``bulk_load`` (refresh pause), ``run`` (``ingest_once``, the wiring);
+- ``batches`` (a scheduled run split over parallel polls) and ``reconcile`` (copies across them);
+- ``library_patches``: every change newswatch makes to a third-party library.
 """
 
 from __future__ import annotations

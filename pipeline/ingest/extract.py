@@ -1,19 +1,31 @@
 """Article page to main text, with an honest fallback to what the feed said.
 
-Why: the classifier and claim extraction need the article's own sentences, not menus, related
-links or reader comments, so trafilatura runs precision-oriented with comments off. Pages that fail
-or are paywall stubs (a teaser and "subscribe to continue") would give less than the feed's own
-content, so the longer of the two wins and the article says which it is (``extraction``) and
-whether a paywall was seen (``paywalled``).
+An ``Extractor`` is the strategy; which one a run uses is configuration
+(``NEWSWATCH_EXTRACTOR``, read by the CLI and the DAG task with ``extractor_from_environment``):
+
+- ``trafilatura`` (the default): the page's main text by trafilatura, the feed's text when the
+  page fails, is a paywall stub or is shorter than what the feed carried (``choose_text``);
+- ``feed``: the feed's own text only; no page is fetched (as ``--no-pages``).
+
+Why trafilatura first: the classifier and claim extraction need the article's own sentences,
+not menus, related links or reader comments, so trafilatura runs precision-oriented with
+comments off. Pages that fail or are paywall stubs (a teaser and "subscribe to continue") would
+give less than the feed's own content, so the longer of the two wins and the article says which
+it is (``extraction``) and whether a paywall was seen (``paywalled``).
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
+from pipeline.errors import ConfigError
 from pipeline.ingest.canonical import find_rel_canonical
 
+EXTRACTOR_ENV = "NEWSWATCH_EXTRACTOR"
 MIN_PAGE_CHARS = 200  # shorter extractions are treated as failures
 PAYWALL_STUB_CHARS = 1500  # a paywall marker plus less text than this is a stub
 _PAYWALL = re.compile(
@@ -90,3 +102,90 @@ def choose_text(
     if page_text:
         return Extraction(page_text, "page", paywalled, canonical, page_lang, error)
     return Extraction(title, "title_only", paywalled, canonical, page_lang, error)
+
+
+def feed_extraction(*, title: str, summary: str, content: str) -> Extraction:
+    """The feed's own text: its content or summary, whichever is longer, else the title."""
+    text, method = (content, "feed_content") if len(content) >= len(summary) else (summary, "feed_summary")
+    return Extraction(text, method) if text else Extraction(title, "title_only")
+
+
+class Extractor(Protocol):
+    """A page-text strategy. ``reads_pages``: whether article pages are worth fetching for it."""
+
+    name: ClassVar[str]
+    reads_pages: ClassVar[bool]
+
+    def extract(
+        self,
+        *,
+        title: str,
+        summary: str,
+        content: str,
+        page_html: bytes | None,
+        page_url: str | None,
+        page_error: str | None = None,
+    ) -> Extraction:
+        """The article's text; never raises for a bad page (the reason goes into ``error``)."""
+        ...
+
+
+class TrafilaturaFirst:
+    """The page's main text by trafilatura; the feed's text as the fallback (``choose_text``)."""
+
+    name: ClassVar[str] = "trafilatura"
+    reads_pages: ClassVar[bool] = True
+
+    def extract(
+        self,
+        *,
+        title: str,
+        summary: str,
+        content: str,
+        page_html: bytes | None,
+        page_url: str | None,
+        page_error: str | None = None,
+    ) -> Extraction:
+        return choose_text(title=title, summary=summary, content=content, page_html=page_html,
+                           page_url=page_url, page_error=page_error)
+
+
+class FeedTextOnly:
+    """What the feed carried, never the page: for feeds whose items are the whole story, or a
+    run that must not touch publishers' sites."""
+
+    name: ClassVar[str] = "feed"
+    reads_pages: ClassVar[bool] = False
+
+    def extract(
+        self,
+        *,
+        title: str,
+        summary: str,
+        content: str,
+        page_html: bytes | None,
+        page_url: str | None,
+        page_error: str | None = None,
+    ) -> Extraction:
+        found = feed_extraction(title=title, summary=summary, content=content)
+        return Extraction(found.text, found.method, error=page_error)
+
+
+EXTRACTORS: dict[str, type[Extractor]] = {e.name: e for e in (TrafilaturaFirst, FeedTextOnly)}
+DEFAULT_EXTRACTOR = TrafilaturaFirst.name
+
+
+def extractor_named(name: str | None) -> Extractor:
+    """The extractor called ``name`` (None or empty: the default); ``ConfigError`` naming the
+    setting and the known names otherwise."""
+    chosen = (name or "").strip().lower() or DEFAULT_EXTRACTOR
+    if chosen not in EXTRACTORS:
+        raise ConfigError(
+            f"{EXTRACTOR_ENV}={name!r}: unknown extractor; known: {', '.join(sorted(EXTRACTORS))}"
+        )
+    return EXTRACTORS[chosen]()
+
+
+def extractor_from_environment(environ: Mapping[str, str] | None = None) -> Extractor:
+    """The extractor ``NEWSWATCH_EXTRACTOR`` names (default ``trafilatura``)."""
+    return extractor_named((os.environ if environ is None else environ).get(EXTRACTOR_ENV))

@@ -8,6 +8,7 @@ Why these choices:
   and then against the feed's final URL by us.
 - We turn every text field into plain text ourselves, so feedparser's HTML sanitiser, which
   costs about half of its parse time, is switched off: no HTML from a feed is ever stored.
+- feedparser runs with two shortcuts that give the same values (``library_patches``).
 - XML entity expansion: feedparser replaces the DOCTYPE and keeps only plain-text entities, so a
   "billion laughs" document cannot expand (a unit test proves it); expat 2.4+ also caps expansion.
 - A malformed feed (``bozo``) still yields what feedparser recovered; the problem travels in
@@ -25,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+
+from pipeline.ingest.library_patches import install_feedparser_speedups
 
 # Horizontal whitespace to one space: only runs that are not already a single space match, so the
 # common case (words separated by one space) costs a scan and no replacement.
@@ -205,89 +208,12 @@ def _absolute_or_raise(link: str, base: str) -> str | None:
     return absolute if urlsplit(absolute).scheme in ("http", "https") else None
 
 
-_ATOMIC = (str, int, float, bool, type(None))
-_SPEEDUPS: list[tuple[Any, str, Any]] = []  # (owner, attribute, stock value) of what was replaced
-# FeedParserDict keys whose lookup is more than a dict lookup: aliases and computed keys
-_COMPUTED_KEYS = ("category", "enclosures", "license", "updated", "updated_parsed")
-
-
-def _install_feedparser_speedups() -> None:
-    """Two shortcuts through feedparser's generic machinery, each for the cases where it gives
-    the same value (a test parses the corpus feeds with and without them and compares every
-    field; another compares the dictionary lookups key by key):
-
-    - feedparser deep-copies the parameters of every text element it closes (a small dict of
-      strings, two or three times per entry) through ``copy.deepcopy``: about a tenth of its parse
-      time. Its ``mixin`` module gets a ``copy`` whose ``deepcopy`` makes a plain copy of such a
-      dict and hands anything else to the real ``copy.deepcopy``.
-    - ``FeedParserDict`` looks every key up through its alias table and five special cases, some
-      thirty times per entry. A key that is neither an alias nor special is now a plain dict
-      lookup; the others still take feedparser's own path.
-
-    Skipped if feedparser's layout is not the expected one. ``_remove_feedparser_speedups``
-    puts the stock code back (the benchmark's baseline is stock feedparser)."""
-    if _SPEEDUPS:
-        return
-    import copy
-
-    try:
-        from feedparser import mixin
-        from feedparser.util import FeedParserDict
-    except ImportError:
-        return
-    keymap = getattr(FeedParserDict, "keymap", None)
-    if getattr(mixin, "copy", None) is not copy or not isinstance(keymap, dict):
-        return
-
-    class _Copy:
-        @staticmethod
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            if type(value) is FeedParserDict and all(type(v) in _ATOMIC for v in value.values()):
-                return FeedParserDict(value)
-            return copy.deepcopy(value, memo)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(copy, name)
-
-    stock_getitem, stock_get = FeedParserDict.__getitem__, FeedParserDict.get
-    stock_contains = FeedParserDict.__contains__
-    slow = frozenset(keymap).union(_COMPUTED_KEYS)
-    plain_getitem, plain_get, plain_contains = dict.__getitem__, dict.get, dict.__contains__
-
-    def getitem(self: Any, key: Any) -> Any:
-        return stock_getitem(self, key) if key in slow else plain_getitem(self, key)
-
-    def get(self: Any, key: Any, default: Any = None) -> Any:
-        return stock_get(self, key, default) if key in slow else plain_get(self, key, default)
-
-    def contains(self: Any, key: Any) -> bool:
-        return stock_contains(self, key) if key in slow else plain_contains(self, key)
-
-    _SPEEDUPS.extend([
-        (mixin, "copy", copy),
-        (FeedParserDict, "__getitem__", stock_getitem),
-        (FeedParserDict, "get", stock_get),
-        (FeedParserDict, "__contains__", stock_contains),
-    ])
-    mixin.copy = _Copy()
-    FeedParserDict.__getitem__ = getitem
-    FeedParserDict.get = get
-    FeedParserDict.__contains__ = contains
-
-
-def _remove_feedparser_speedups() -> None:
-    """Stock feedparser again (``_install_feedparser_speedups`` may install them once more)."""
-    while _SPEEDUPS:
-        owner, name, value = _SPEEDUPS.pop()
-        setattr(owner, name, value)
-
-
 def parse_feed(body: bytes, *, url: str, headers: dict[str, str] | None = None, now: datetime) -> ParsedFeed:
     """Parse fetched bytes. ``url`` is the final URL after redirects (base for relative links);
     ``now`` is the first-seen time used for entries without any date."""
     import feedparser
 
-    _install_feedparser_speedups()
+    install_feedparser_speedups()
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
     warnings = []
     if _LEADING_WS.match(body):

@@ -168,7 +168,7 @@ def _poll(
                 feed = processes.submit(*args).result()
             except BrokenProcessPool:
                 # A parse worker died: this feed's or another one's doing. Once more, in the pool
-                # that replaced it (run.RespawningPool): a feed that was only caught in someone
+                # that replaced it (workers.RespawningPool): a feed that was only caught in someone
                 # else's crash parses now, and one that kills its parser fails a second time.
                 log.warning("the parse worker died while %s was queued or parsed; trying again", source.url)
                 feed = processes.submit(*args).result()

@@ -156,11 +156,6 @@ def load_states(es: Any, settings: Settings, source_ids: list[str]) -> dict[str,
     return out
 
 
-def save_state(es: Any, settings: Settings, state: FeedState) -> None:
-    with mapped_errors(f"saving feed state of {state.source_id}"):
-        es.index(index=settings.index("feeds"), id=state.source_id, document=state.as_doc())
-
-
 def all_states(es: Any, settings: Settings) -> list[FeedState]:
     with mapped_errors("listing feed states"):
         es.indices.refresh(index=settings.index("feeds"))

@@ -111,7 +111,8 @@ def test_ingest_maps_over_source_batches(dagbag):
     poll = dag.get_task("poll")
     assert type(poll).__name__ in {"MappedOperator", "_MappedOperator"} or hasattr(poll, "expand_input")
     assert dag.get_task("plan_batches").downstream_task_ids == {"poll"}
-    assert poll.downstream_task_ids == {"announce"}
+    assert poll.downstream_task_ids == {"reconcile"}
+    assert dag.get_task("reconcile").downstream_task_ids == {"announce"}
 
 
 def _dag_in_fresh_interpreter(env_extra: dict[str, str], dag_file: str, expr: str) -> str:

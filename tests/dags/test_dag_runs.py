@@ -132,7 +132,8 @@ def alert_mail(chain: Chain) -> list[Any]:
 def test_ingest_indexes_the_feed_and_announces_the_articles(chain):
     dag_run, states = run(chain, "newswatch_ingest", T)
     assert str(dag_run.state) == "success", states
-    assert states == {"plan_batches": "success", "poll": "success", "announce": "success"}
+    assert states == {"plan_batches": "success", "poll": "success", "reconcile": "success",
+                      "announce": "success"}
     articles = docs(chain, "articles")
     assert len(articles) == len(ITEMS)
     assert {a["status"] for a in articles} == {"extracted"}

@@ -13,6 +13,7 @@ from pipeline.errors import ServiceUnavailable
 from pipeline.ingest import ingest_once
 from pipeline.ingest import run as run_module
 from pipeline.ingest.dedup import NearDuplicateIndex
+from pipeline.ingest.writer import OrderedWriter
 from tests.ingest_support import NOW, STORY, articles, feed_state, rss, source
 
 
@@ -82,7 +83,7 @@ def test_a_failed_write_restores_the_refresh_and_holds_the_states_back(
     monkeypatch.setattr(run_module, "BATCH_FEEDS", 1)
     monkeypatch.setattr(run_module, "MAX_PENDING_DOCS", 0)  # one batch per write
     calls: list[str] = []
-    real = run_module._Run._write
+    real = OrderedWriter.write
 
     def failing_second_write(self, commits):
         calls.append(commits[0].poll.source.id)
@@ -90,7 +91,7 @@ def test_a_failed_write_restores_the_refresh_and_holds_the_states_back(
             raise ServiceUnavailable("sample outage")
         return real(self, commits)
 
-    monkeypatch.setattr(run_module._Run, "_write", failing_second_write)
+    monkeypatch.setattr(OrderedWriter, "write", failing_second_write)
     sources = [source(f"f{i}", feed(http_server, f"f{i}", [sample_text(10 + i)])) for i in range(3)]
     with pytest.raises(ServiceUnavailable):
         run(settings, es, sources, workers=1)

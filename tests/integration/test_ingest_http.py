@@ -200,7 +200,7 @@ def test_disabled_sources_are_reported_not_polled(settings, es, http_server):
 
 def test_elasticsearch_down_fails_the_run_and_fetches_nothing(settings, http_server):
     from pipeline.es.client import build_client
-    from pipeline.stack.common import free_port
+    from pipeline.stack.ports import free_port
 
     url = http_server.route("/x.xml", rss(ITEMS))
     down = replace(

@@ -17,8 +17,8 @@ import pytest
 
 from pipeline.ingest.fetch import Fetcher
 from pipeline.ingest.poll import poll_source
-from pipeline.ingest.run import RELAXED_GC_THRESHOLDS, RespawningPool
 from pipeline.ingest.state import FeedState
+from pipeline.ingest.workers import RELAXED_GC_THRESHOLDS, RespawningPool
 from tests.ingest_support import NOW, rss, sample_items, source
 
 
@@ -83,7 +83,7 @@ def test_parse_workers_start_with_the_preloaded_modules_frozen_and_relaxed_gc(tm
     script = tmp_path / "workers.py"
     script.write_text(
         "import gc, json, sys\n"
-        "from pipeline.ingest.run import _process_pool\n"
+        "from pipeline.ingest.workers import parse_pool as _process_pool\n"
         "if __name__ == '__main__':\n"
         "    pool = _process_pool(2, due=100)\n"
         "    out = [pool.submit(gc.get_threshold).result(60), pool.submit(gc.get_freeze_count).result(60),\n"

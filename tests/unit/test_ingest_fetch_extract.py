@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.ingest.addresses import Refused as _Refused
+from pipeline.ingest.addresses import check_address
 from pipeline.ingest.extract import choose_text
-from pipeline.ingest.fetch import _Refused, check_address
 from tests.ingest_support import OTHER_STORY, STORY, page
 
 

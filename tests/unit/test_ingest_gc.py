@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from pipeline.ingest.run import _relaxed_gc
+from pipeline.ingest.workers import relaxed_gc as _relaxed_gc
 
 
 def test_thresholds_and_freeze_are_restored_even_when_the_run_fails():

@@ -7,7 +7,9 @@ import socket
 import httpcore
 import pytest
 
-from pipeline.ingest.fetch import _Refused, check_address, pinned_backend, resolve_checked
+from pipeline.ingest.addresses import Refused as _Refused
+from pipeline.ingest.addresses import check_address, resolve_checked
+from pipeline.ingest.connections import pinned_backend
 
 
 def resolver(answers: dict[str, list[str]], calls: list[str] | None = None):

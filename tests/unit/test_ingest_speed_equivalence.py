@@ -561,7 +561,7 @@ def test_feedparser_with_the_speedups_gives_every_field_unchanged() -> None:
     from feedparser import mixin
     from feedparser.util import FeedParserDict
 
-    from pipeline.ingest import parse as parse_module
+    from pipeline.ingest import library_patches as parse_module
 
     if not CORPUS.is_dir():
         pytest.skip(f"corpus feeds not found at {CORPUS}")
@@ -577,12 +577,12 @@ def test_feedparser_with_the_speedups_gives_every_field_unchanged() -> None:
         headers = {"content-type": "application/xml"}
         return [feedparser.parse(io.BytesIO(b), response_headers=headers) for b in bodies]
 
-    parse_module._remove_feedparser_speedups()
+    parse_module.remove_feedparser_speedups()
     try:
         assert mixin.copy is copy and FeedParserDict.__getitem__.__module__ == "feedparser.util"
         stock = parse_all()
     finally:
-        parse_module._install_feedparser_speedups()
+        parse_module.install_feedparser_speedups()
     # the speed-ups are in place for this feedparser
     assert mixin.copy is not copy and FeedParserDict.__getitem__.__module__ == parse_module.__name__
     fast = parse_all()
@@ -606,7 +606,7 @@ def test_feedparser_dict_lookups_with_the_speedup_answer_like_stock_feedparser()
 
     from feedparser.util import FeedParserDict
 
-    from pipeline.ingest import parse as parse_module
+    from pipeline.ingest import library_patches as parse_module
 
     def dicts() -> list[Any]:
         link = FeedParserDict(rel="enclosure", href="http://a.example/x.mp3", type="audio/mpeg")
@@ -636,11 +636,11 @@ def test_feedparser_dict_lookups_with_the_speedup_answer_like_stock_feedparser()
                     out.append((key, value, key in d, d.get(key), d.get(key, "default")))
         return out
 
-    parse_module._remove_feedparser_speedups()
+    parse_module.remove_feedparser_speedups()
     try:
         stock = answers()
     finally:
-        parse_module._install_feedparser_speedups()
+        parse_module.install_feedparser_speedups()
     assert FeedParserDict.__getitem__.__module__ == parse_module.__name__
     fast = answers()
     assert fast == stock
