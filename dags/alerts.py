@@ -37,20 +37,24 @@ def newswatch_alerts():
     def process_new_claims() -> dict:
         from pipeline.alerts import configured_subscriptions
         from pipeline.alerts import process_new_claims as process
+        from pipeline.alerts.channels import SmtpChannel
         from pipeline.es.client import build_client
 
         settings = settings_from_airflow()
-        return process(settings, build_client(settings), configured_subscriptions(settings),
-                       now=run_time(get_current_context()))
+        with SmtpChannel(settings.smtp) as channel:
+            return process(settings, build_client(settings), configured_subscriptions(settings),
+                           now=run_time(get_current_context()), channel=channel)
 
     @task
     def send_pending(processed: dict) -> dict:
         from pipeline.alerts import bundle_and_send, configured_subscriptions
+        from pipeline.alerts.channels import SmtpChannel
         from pipeline.es.client import build_client
 
         settings = settings_from_airflow()
-        return bundle_and_send(settings, build_client(settings), configured_subscriptions(settings),
-                               now=run_time(get_current_context()))
+        with SmtpChannel(settings.smtp) as channel:
+            return bundle_and_send(settings, build_client(settings), configured_subscriptions(settings),
+                                   now=run_time(get_current_context()), channel=channel)
 
     send_pending(process_new_claims())
 

@@ -46,8 +46,7 @@ def newswatch_classify():
 
         context = get_current_context()
         result = extract_pending_claims(settings_from_airflow(), now=run_time(context))
-        new_claims = int(result.get("claims", result.get("new_claims", 0)) or 0)
-        if new_claims == 0:
+        if result["claims"] == 0:
             raise AirflowSkipException(f"no new claims: {result}")
         context["outlet_events"][CLAIMS].extra = {
             k: v for k, v in result.items() if isinstance(v, int | float | str | bool)}

@@ -5,7 +5,10 @@ fails on a stray quote or bracket; ``"exact phrase"``, ``-word`` and ``word*`` s
 are exact: motive (children are stored with their parent, so a parent id finds its children's
 documents too), a time window (``7d``, ``24h``, ``2w`` or an ISO date), and a source matched
 against the source id, the outlet name and, for articles, every outlet that carried a copy.
-Near-duplicate copies of an article are left out: their original is shown once.
+Near-duplicate copies of an article are left out: their original is shown once. Every row links
+to the article's canonical URL (the feed's link may carry ``utm_*`` and other tracking
+parameters): a claim row reads it from its article, because claims indexed from older articles
+hold the feed's link.
 """
 
 from __future__ import annotations
@@ -139,10 +142,31 @@ def search(settings: Settings, es: Any, query: str, *, motive: str | None = None
             raise ServiceError(f"{index} does not exist yet: run `newswatch es migrate` and ingest "
                                "some articles first") from exc
         raise
-    return [_row(hit, kind, has_words) for hit in resp["hits"]["hits"]]
+    hits = resp["hits"]["hits"]
+    canonical = _article_urls(settings, es, hits) if kind == "claims" else {}
+    return [_row(hit, kind, has_words, canonical) for hit in hits]
 
 
-def _row(hit: dict[str, Any], kind: str, has_words: bool) -> dict[str, Any]:
+def _article_urls(settings: Settings, es: Any, hits: list[dict[str, Any]]) -> dict[str, str]:
+    """Canonical URL by article id for the articles of these claim hits (one request)."""
+    from elasticsearch import NotFoundError
+
+    ids = sorted({str(h["_source"]["article_id"]) for h in hits if h.get("_source", {}).get("article_id")})
+    if not ids:
+        return {}
+    index = settings.index("articles")
+    try:
+        with mapped_errors(f"reading the links of {len(ids)} articles from {index}"):
+            resp = es.mget(index=index, ids=ids, source_includes=["canonical_url"])
+    except ServiceError as exc:
+        if isinstance(exc.__cause__, NotFoundError):
+            return {}  # no articles index: the claims' own links are all there is
+        raise
+    return {d["_id"]: d["_source"]["canonical_url"] for d in resp["docs"]
+            if d.get("found") and d.get("_source", {}).get("canonical_url")}
+
+
+def _row(hit: dict[str, Any], kind: str, has_words: bool, canonical: dict[str, str]) -> dict[str, Any]:
     src = hit.get("_source", {})
     snippet = (hit.get("highlight", {}).get("text") or [""])[0]
     if kind == "articles":
@@ -154,7 +178,7 @@ def _row(hit: dict[str, Any], kind: str, has_words: bool) -> dict[str, Any]:
         title = src.get("text") or ""
         source = src.get("outlet") or src.get("source_name") or src.get("source_id") or ""
         time = src.get("first_seen")
-        url = src.get("url") or ""
+        url = canonical.get(str(src.get("article_id") or "")) or src.get("url") or ""
     return {
         "id": hit["_id"], "kind": kind[:-1], "title": title, "source": source, "time": time,
         "motives": list(src.get("motives") or []),

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.alerts.subscriptions import Subscription
-from pipeline.claims.extract import build_claim_docs, read_sentence
+from pipeline.claims.candidates import read_sentence
+from pipeline.claims.documents import build_claim_docs
 from pipeline.settings import Settings
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

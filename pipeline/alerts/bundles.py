@@ -34,7 +34,6 @@ from pipeline.alerts.ledger import (
     alert_id,
     es_call,
     event_id,
-    iso,
     message_id,
     new_lease_holder,
     parse_time,
@@ -43,6 +42,7 @@ from pipeline.alerts.ledger import (
 from pipeline.alerts.messages import UNLABELLED, one_line, top_level
 from pipeline.alerts.subscriptions import Subscription
 from pipeline.settings import Settings
+from pipeline.timefmt import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def _queued(es: Any, index: str, sub: Subscription) -> list[dict[str, Any]]:
 def _bundles_since(es: Any, index: str, sub: Subscription, since: datetime) -> list[dict[str, Any]]:
     return _search(es, index, {"bool": {"filter": [{"term": {"kind": "bundle"}},
                                                    {"term": {"subscription_id": sub.id}},
-                                                   {"range": {"created": {"gt": iso(since)}}}]}},
+                                                   {"range": {"created": {"gt": iso_utc(since)}}}]}},
                    1000, sort=[{"created": "desc"}], source_includes=["created"])
 
 
@@ -139,7 +139,7 @@ def _bundle_doc(settings: Settings, es: Any, sub: Subscription, bid: str, events
                 now: datetime, overflow: bool) -> dict[str, Any]:
     from pipeline.feedback.links import feedback_links
 
-    now_iso = iso(now)
+    now_iso = iso_utc(now)
     entries = []
     for ev in sorted(events, key=lambda e: (-float(e.get("importance") or 0.0), e["created"], e["id"])):
         p = ev["payload"]
@@ -204,8 +204,8 @@ def _bundle(settings: Settings, es: Any, sub: Subscription, hits: list[dict[str,
             with es_call(f"claiming event {hit['_id']} for bundle {bid}"):
                 es.update(index=index, id=hit["_id"], if_seq_no=hit["_seq_no"],
                           if_primary_term=hit["_primary_term"],
-                          doc={"status": "bundled", "bundle_id": bid, "bundled_at": iso(wall()),
-                               "updated": iso(now)})
+                          doc={"status": "bundled", "bundle_id": bid, "bundled_at": iso_utc(wall()),
+                               "updated": iso_utc(now)})
             claimed.append(hit["_source"])
         except ConflictError:
             continue  # another run bundled it since we read it
@@ -222,9 +222,9 @@ def repair(settings: Settings, es: Any, subs: dict[str, Subscription], now: date
 
     index = settings.index("alerts")
     since = wall() - timedelta(days=2)
+    recent = {"range": {"bundled_at": {"gte": iso_utc(since)}}}
     hits = _search(es, index, {"bool": {"filter": [{"term": {"kind": "event"}},
-                                                   {"term": {"status": "bundled"}},
-                                                   {"range": {"bundled_at": {"gte": iso(since)}}}]}}, 5000)
+                                                   {"term": {"status": "bundled"}}, recent]}}, 5000)
     claimed: dict[str, list[dict[str, Any]]] = {}
     for hit in hits:
         claimed.setdefault(hit["_source"]["bundle_id"], []).append(hit["_source"])

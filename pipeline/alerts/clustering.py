@@ -29,7 +29,7 @@ from pipeline.alerts.clusters import (
 )
 from pipeline.alerts.events import event_docs
 from pipeline.alerts.importance import importance
-from pipeline.alerts.ledger import es_call, iso
+from pipeline.alerts.ledger import es_call
 from pipeline.alerts.novelty import (
     DEFAULT_THRESHOLDS,
     Match,
@@ -39,6 +39,7 @@ from pipeline.alerts.novelty import (
 from pipeline.alerts.subscriptions import Subscription
 from pipeline.es.schema import ensure_missing_indices
 from pipeline.settings import Settings
+from pipeline.timefmt import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def cluster_new_claims(settings: Settings, es: Any, subscriptions: list[Subscrip
     from pipeline.es.bulk import bulk_write
     from pipeline.es.client import mapped_errors
 
-    now_iso = iso(now)
+    now_iso = iso_utc(now)
     with mapped_errors("preparing the claims, clusters and alerts indices"):
         ensure_missing_indices(es, settings, ["claims", "clusters", "alerts"])
     checker = NoveltyChecker(es, settings.index("clusters"), thresholds)

@@ -21,13 +21,13 @@ from pipeline.alerts.ledger import (
     RETRYABLE,
     due,
     es_call,
-    iso,
     lease_state,
     new_lease_holder,
 )
 from pipeline.alerts.messages import message_for
 from pipeline.errors import ServiceUnavailable
 from pipeline.settings import Settings
+from pipeline.timefmt import iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ def send_pending(settings: Settings, es: Any, *, now: datetime | None = None,
                                       if_primary_term=hit["_primary_term"], doc={
                                           "status": "sending", "attempts": earlier + 1,
                                           "message_id": doc["message_id"], "lease_holder": holder,
-                                          "lease_expires": iso(taken_at + LEASE), "updated": iso(now)})
+                                          "lease_expires": iso_utc(taken_at + LEASE),
+                                          "updated": iso_utc(now)})
             except ConflictError:
                 out["skipped"] += 1  # another sender leased or finished it since our search
                 continue
@@ -148,13 +149,13 @@ def send_pending(settings: Settings, es: Any, *, now: datetime | None = None,
                     check = {True: "found", False: "not_found", None: "unknown"}[found]
                     mark["delivery_check"] = check
                 if check == "found":
-                    mark |= {"status": "sent", "sent_at": iso(now), "last_error": None,
+                    mark |= {"status": "sent", "sent_at": iso_utc(now), "last_error": None,
                              "smtp_response": "already in the mail server's store after an "
                                               "interrupted attempt; not sent again"}
                     out["recovered"] += 1
                 else:
                     answer = sender.send(message_for(settings, doc, now), doc["recipients"])
-                    mark |= {"status": "sent", "sent_at": iso(now), "smtp_response": answer,
+                    mark |= {"status": "sent", "sent_at": iso_utc(now), "smtp_response": answer,
                              "last_error": None}
                     out["sent"] += 1
                     out["sent_ids"].append(doc["id"])
@@ -169,7 +170,7 @@ def send_pending(settings: Settings, es: Any, *, now: datetime | None = None,
             try:
                 with es_call(f"recording the delivery of alert {doc['id']}"):
                     es.update(index=index, id=hit["_id"], if_seq_no=taken["_seq_no"],
-                              if_primary_term=taken["_primary_term"], doc=mark | {"updated": iso(now)})
+                              if_primary_term=taken["_primary_term"], doc=mark | {"updated": iso_utc(now)})
             except ConflictError:
                 # Our lease expired and another sender took the alert over: it decides from here.
                 log.warning("alerts: lease on %s was lost before its outcome (%s) was recorded",

@@ -14,10 +14,11 @@ from typing import Any
 
 from pipeline.alerts.delivery import send_pending
 from pipeline.alerts.events import CLAIM_FIELDS
-from pipeline.alerts.ledger import alert_id, iso, message_id
+from pipeline.alerts.ledger import alert_id, message_id
 from pipeline.alerts.subscriptions import Subscription
 from pipeline.es.schema import ensure_missing_indices
 from pipeline.settings import Settings
+from pipeline.timefmt import iso_utc
 
 __all__ = ["send_digests"]
 
@@ -46,12 +47,13 @@ def _week_counts(es: Any, settings: Settings, day: date) -> tuple[list[str], dic
     days = [(start + timedelta(days=i)).date().isoformat() for i in range(7)]
     with mapped_errors("counting claims per motive"):
         resp = es.search(index=settings.index("claims"), size=0, query={"bool": {"filter": [
-            {"range": {"first_seen": {"gte": iso(start), "lt": iso(end)}}},
+            {"range": {"first_seen": {"gte": iso_utc(start), "lt": iso_utc(end)}}},
             {"terms": {"novelty": ["new", "update"]}}]}},
             aggs={"days": {"date_histogram": {"field": "first_seen", "calendar_interval": "day",
                                               "min_doc_count": 0, "time_zone": "UTC",
-                                              "extended_bounds": {"min": iso(start),
-                                                                  "max": iso(end - timedelta(seconds=1))}},
+                                              "extended_bounds": {
+                                                  "min": iso_utc(start),
+                                                  "max": iso_utc(end - timedelta(seconds=1))}},
                            "aggs": {"motives": {"terms": {"field": "motives", "size": 50}}}}})
     counts: dict[str, list[int]] = {}
     for bucket in resp["aggregations"]["days"]["buckets"]:
@@ -73,7 +75,7 @@ def _day_claims(es: Any, settings: Settings, day: date) -> list[dict[str, Any]]:
     start, end = _day_bounds(day)
     with mapped_errors("reading the day's claims"):
         hits = list(helpers.scan(es, index=settings.index("claims"), query={"query": {"bool": {"filter": [
-            {"range": {"first_seen": {"gte": iso(start), "lt": iso(end)}}},
+            {"range": {"first_seen": {"gte": iso_utc(start), "lt": iso_utc(end)}}},
             {"terms": {"novelty": ["new", "update"]}}]}}}, _source_includes=list(CLAIM_FIELDS)))
     return sorted((h["_source"] for h in hits), key=lambda c: (str(c.get("first_seen")), c["id"]))
 
@@ -108,8 +110,8 @@ def send_digests(settings: Settings, es: Any, subscriptions: list[Subscription],
         docs.append({
             "id": aid, "kind": "digest", "event": "digest", "event_id": f"digest/{day.isoformat()}",
             "subscription_id": sub.id, "recipients": list(sub.recipients), "mode": sub.mode,
-            "digest_date": day.isoformat(), "status": "pending", "attempts": 0, "created": iso(now),
-            "updated": iso(now), "message_id": message_id(settings, aid), "thread_root": None,
+            "digest_date": day.isoformat(), "status": "pending", "attempts": 0, "created": iso_utc(now),
+            "updated": iso_utc(now), "message_id": message_id(settings, aid), "thread_root": None,
             "references": [], "subject": f"[newswatch] Daily digest {day.isoformat()}: {len(mine)} claim(s)",
             "payload": {"day": day.isoformat(), "claims": mine, "motive_order": order,
                         "week": {"days": days, "counts": counts},

@@ -58,7 +58,7 @@ from pipeline.errors import ServiceError
 from pipeline.settings import Settings
 
 __all__ = ["alert_id", "event_id", "message_id", "thread_root", "MAX_ATTEMPTS", "LEASE",
-           "RETRYABLE", "iso", "due", "es_call", "lease_state", "new_lease_holder", "parse_time",
+           "RETRYABLE", "due", "es_call", "lease_state", "new_lease_holder", "parse_time",
            "LEASE_FIELDS"]
 
 MAX_ATTEMPTS = 8
@@ -70,10 +70,6 @@ RETRYABLE = ("pending", "failed", "sending")
 # Fields of the alerts mapping the lease needs; an alerts index created before them gets them
 # added in place (same mapping version: new fields are a compatible change).
 LEASE_FIELDS = ("lease_holder", "lease_expires", "delivery_check")
-
-
-def iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def event_id(cluster_id: str, event: str, claim_id: str) -> str:

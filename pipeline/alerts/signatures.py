@@ -102,7 +102,7 @@ _SOURCES = [(s, re.compile(p)) for s, p in (
     ("ua/zelensky", r"zelensk|zełensk|selenskyj"),
     ("ua/hur", r"budanov|budanow|\bhur\b|ukrain\w* military intelligence|military intelligence"),
     ("ua", r"(?:ukraine|kyiv)(?:'s)? (?:says|said|official|warns)|kyiv said|ukrainian officials?"),
-    ("sk", r"spy agency|(?:south korea\w*|seoul)(?:'s)? (?:intelligence|spy)|\bnis\b|"
+    ("sk", r"spy agency|(?:south korea\w*|seoul)(?:'s)? (?:national )?(?:intelligence|spy)|\bnis\b|"
            r"południowokoreańska agencja|seoul says|"
            r"(?:–|-|:) seoul\b|says seoul|south korea(?:'s)? (?:says|said|has said)|says south korea|"
            r"south korea\w*(?:'s)? (?:officials?|defen[cs]e|military|authorities|government|joint chiefs)|"

@@ -162,6 +162,29 @@ def _kind_and_unit(after: str, currency: bool) -> tuple[str, str, int] | None:
     return None
 
 
+# "raises its estimate of North Korean troops in Kursk to 11,000": the unit comes before the
+# number, named by the thing being estimated, and the number ends the phrase.
+_ESTIMATE_OF = re.compile(
+    rf"\b(?P<head>estimates?|numbers?|counts?|tally|total|toll|figures?)\s+(?:of|for)\b[^.;:]{{0,60}}?"
+    rf"\b(?P<noun>{TROOPS}|{CASUALTY_NOUNS}|{WORKERS})\b[^.;:]{{0,60}}?"
+    rf"\b(?:to|at|as|is|was|stands at|stood at|reached|reaches)\s+"
+    rf"(?:(?:more than|over|about|around|roughly|some|nearly|almost|at least|up to|as many as)\s+)?$",
+    re.I)
+
+
+def _kind_before(before: str) -> tuple[str, str] | None:
+    """Kind and unit from an "estimate of <noun> ... to" phrase just before a bare number."""
+    m = _ESTIMATE_OF.search(before[-160:])
+    if m is None:
+        return None
+    noun = m.group("noun").lower()
+    if m.group("head").lower() == "toll" or re.fullmatch(CASUALTY_NOUNS, noun):
+        return "casualties", "people"
+    if re.fullmatch(WORKERS, noun):
+        return "workers", "people"
+    return "troops", "people"
+
+
 def parse_figures(text: str) -> list[Figure]:
     """All figures of the known kinds in ``text``, in order. Unclassifiable numbers are skipped:
     a year, a date or a bare count with no unit is not a figure a reader would compare."""
@@ -184,6 +207,8 @@ def parse_figures(text: str) -> list[Figure]:
                                   None, m.group(0).strip()))
             continue
         kind_unit = _kind_and_unit(after, currency)
+        if kind_unit is None and not currency and (named := _kind_before(before)):
+            kind_unit = (*named, 0)
         if kind_unit is None:
             continue
         kind, unit, noun_end = kind_unit

@@ -138,18 +138,24 @@ def _edge() -> tuple[Any, Any, list[Any]]:
 
 def cmd_process(args: argparse.Namespace) -> int:
     from pipeline.alerts import process_new_claims
+    from pipeline.alerts.channels import SmtpChannel
 
     settings, es, subs = _edge()
-    report = process_new_claims(settings, es, subs, now=args.now, deliver=not args.no_send)
+    with SmtpChannel(settings.smtp) as channel:
+        report = process_new_claims(settings, es, subs, now=args.now, deliver=not args.no_send,
+                                    channel=channel)
     return _finish(report, report.get("delivery"), "claim(s)")
 
 
 def cmd_send_pending(args: argparse.Namespace) -> int:
     from pipeline.alerts import bundle_and_send
+    from pipeline.alerts.channels import SmtpChannel
 
     settings, es, subs = _edge()
     # Not raised: the operator gets the counts and the reason, and the exit status says "pending".
-    report = bundle_and_send(settings, es, subs, now=args.now, raise_on_unavailable=False)
+    with SmtpChannel(settings.smtp) as channel:
+        report = bundle_and_send(settings, es, subs, now=args.now, raise_on_unavailable=False,
+                                 channel=channel)
     return _finish(report, report)
 
 

@@ -2,8 +2,9 @@
 
 Each check answers OK, WARN, FAIL or SKIP with a line that says what was found and, for a
 problem, what to do about it. Any FAIL makes the exit code 1, so scripts and CI can gate on it.
-The loaders of other parts of the pipeline are imported lazily and by name: when one does not
-exist yet (a part still being built), the check says "not available" instead of crashing.
+The loaders of other parts of the pipeline are imported lazily and by name: when one cannot be
+imported (a missing dependency, a broken install), its check says "not available" and the other
+checks still run, since doctor is what a person runs to find out what is broken.
 ``airflow`` is never imported here; its connections are checked through the environment or the
 ``airflow`` command in a subprocess.
 """
@@ -48,7 +49,7 @@ class Check:
 
 
 def _loader(modules: tuple[str, ...], name: str) -> Callable[..., Any] | None:
-    """The first ``module.name`` that exists, or None while that part is not built yet."""
+    """The first ``module.name`` that can be imported and is callable, or None."""
     for module in modules:
         try:
             found = getattr(importlib.import_module(module), name, None)

@@ -62,24 +62,29 @@ def _clip(text: str, width: int) -> str:
 
 
 def format_table(rows: list[dict[str, Any]], *, claims: bool = False, width: int = 140) -> str:
-    """A plain-text table a person can scan: time, source, title, motives, score, link."""
+    """A plain-text table a person can scan: time, source, title, motives, score, link.
+
+    The score column is there only when the rows have one: a search without words is sorted by
+    time, and Elasticsearch gives no relevance then.
+    """
     from tabulate import tabulate
 
     if not rows:
         return "no results"
+    scored = any(r.get("score") is not None for r in rows)
     title_width = max(30, min(80, width - 100))
     table = []
     for r in rows:
         time = str(r.get("time") or "")[:16].replace("T", " ")
         row = [time, _clip(r["source"], 18), _clip(r["title"], title_width),
-               _clip(", ".join(r["motives"]) or "-", 36),
-               "" if r["score"] is None else f"{r['score']:.2f}"]
+               _clip(", ".join(r["motives"]) or "-", 36)]
         if claims:
-            row.insert(4, r["fields"].get("novelty") or "")
+            row.append(r["fields"].get("novelty") or "")
+        if scored:
+            row.append("" if r["score"] is None else f"{r['score']:.2f}")
         row.append(r["url"])
         table.append(row)
-    headers = ["time", "source", "claim" if claims else "title", "motives", "score", "link"]
-    if claims:
-        headers.insert(4, "novelty")
+    headers = ["time", "source", "claim" if claims else "title", "motives"]
+    headers += ["novelty"] * claims + ["score"] * scored + ["link"]
     kind = "claims" if claims else "articles"
     return f"{tabulate(table, headers=headers, tablefmt='simple')}\n{len(rows)} {kind}"

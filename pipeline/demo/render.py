@@ -17,7 +17,7 @@ from html import escape as html_escape
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
-from pipeline.demo import Outlet, SampleItem
+from pipeline.demo.sample import Outlet, SampleItem
 
 __all__ = ["Published", "article_url", "render_article", "render_feed", "render_index"]
 

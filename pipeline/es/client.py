@@ -3,8 +3,9 @@
 The same code serves a local node (``http://127.0.0.1:9200``) and a secured cluster (HTTPS, API
 key or basic auth, a CA bundle). Connection details come from ``NEWSWATCH_ES_*`` variables (see
 ``pipeline.settings``), from one URL (``settings_from_url``: credentials in the userinfo, options
-in the query string) or from the parts of an Airflow connection (``settings_from_connection``,
-called by ``plugins/`` with the connection's fields; this module never imports Airflow).
+in the query string) or from the fields of an Airflow connection (``settings_from_connection``,
+the only mapping of an ``elasticsearch`` connection, called by ``plugins/`` with the fields;
+this module never imports Airflow).
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ def build_client(settings: Settings | ElasticsearchSettings) -> Any:
         kwargs["ca_certs"] = cfg.ca_certs
     if not cfg.verify_certs:
         kwargs["verify_certs"] = False
-    return Elasticsearch(cfg.url, **kwargs)
+    # A cluster may be given as comma-separated node URLs: the client then spreads requests over
+    # them and retries another node when one is down.
+    hosts = [u.strip() for u in cfg.url.split(",") if u.strip()]
+    return Elasticsearch(hosts if len(hosts) > 1 else cfg.url, **kwargs)
 
 
 def _flag(value: object, what: str) -> bool:
@@ -116,37 +120,81 @@ def settings_from_url(url: str, *, api_key: str | None = None, username: str | N
     return replace(cfg, **overrides)
 
 
-def settings_from_connection(*, host: str, port: int | None = None, schema: str | None = None,
-                             login: str | None = None, password: str | None = None,
-                             extra: Mapping[str, Any] | None = None) -> ElasticsearchSettings:
-    """Settings from the fields of an Airflow connection (``elasticsearch_default``).
+def settings_from_connection(*, host: str | None, port: int | str | None = None,
+                             schema: str | None = None, login: str | None = None,
+                             password: str | None = None, extra: Mapping[str, Any] | None = None,
+                             conn_id: str = "elasticsearch_default",
+                             base: ElasticsearchSettings | None = None) -> ElasticsearchSettings:
+    """Settings from the fields of an Airflow ``elasticsearch`` connection: the one mapping.
 
-    ``host`` may be a bare host name or a whole URL. The scheme comes from ``extra.scheme``, then
-    ``schema`` when it is ``http``/``https``, then ``extra.use_ssl``; ``extra`` may also carry
-    ``api_key``, ``ca_certs`` (a path to a CA bundle), ``verify_certs`` and ``request_timeout``.
-    With an API key, login and password are ignored (the key is the stronger credential).
+    ``plugins/`` passes the connection's fields (this module never imports Airflow). The rules
+    follow the provider's ``ElasticsearchSQLHook``, so a connection made for it works here:
+
+    * ``host`` is required. A whole URL (``https://user:pw@es:9243/?ca_certs=...``) is read by
+      ``settings_from_url`` and ``port`` and ``schema`` are ignored.
+    * The scheme is ``extra.scheme``, else ``schema`` (the provider stores the URL scheme there),
+      else ``https`` when ``extra.use_ssl`` is true, else ``http``; anything but http/https is an
+      error. ``port`` defaults to 9200, Elasticsearch's port for both schemes.
+    * ``login``/``password`` are basic auth, ignored when ``extra.api_key`` is set (the key is the
+      stronger credential, and ``build_client`` would prefer it anyway).
+    * ``extra`` may carry ``api_key``, ``ca_certs`` (a path), ``verify_certs`` (true/false, default
+      true) and ``request_timeout`` (or ``timeout``, seconds).
+    * Only ``request_timeout`` falls back to ``base``: the address and the credentials come from
+      the connection alone, so credentials from the environment never go to another host.
+
+    Raises ``ConfigError`` naming the connection (``item``) and the field.
     """
     extra = dict(extra or {})
+
+    def bad(message: str, field: str) -> ConfigError:
+        return ConfigError(message, item=conn_id, field=field)
+
+    def flag(value: object, field: str) -> bool:
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise bad(f"expected true or false, got {value!r}", field)
+
+    host = (host or "").strip()
+    if not host:
+        raise bad("the connection has no host", "host")
     if "://" in host:
         url = host
     else:
-        scheme = str(extra.get("scheme") or "").lower()
-        if not scheme and (schema or "").lower() in ("http", "https"):
-            scheme = (schema or "").lower()
+        scheme = str(extra.get("scheme") or "").strip().lower()
+        where = "extra.scheme"
+        if not scheme and (schema or "").strip():
+            scheme, where = str(schema).strip().lower(), "schema"
         if not scheme:
-            scheme = "https" if _flag(extra.get("use_ssl", False), "use_ssl") else "http"
-        url = f"{scheme}://{host}:{port or 9200}"
-    api_key = extra.get("api_key") or None
+            scheme = "https" if flag(extra.get("use_ssl", False), "extra.use_ssl") else "http"
+        if scheme not in ("http", "https"):
+            raise bad(f"must be http or https (it is the URL scheme), not {scheme!r}", where)
+        try:
+            port_number = int(port) if port not in (None, "") else 9200
+        except (TypeError, ValueError):
+            port_number = 0
+        if not 0 < port_number < 65536:
+            raise bad(f"must be a port number (1-65535), got {port!r}", "port")
+        url = f"{scheme}://{host}:{port_number}"
+    timeout_key = "request_timeout" if "request_timeout" in extra else "timeout"
+    timeout = extra.get(timeout_key)
+    try:
+        timeout_value = float(timeout) if timeout not in (None, "") else None
+    except (TypeError, ValueError):
+        raise bad(f"must be a number of seconds, got {timeout!r}", f"extra.{timeout_key}") from None
     verify = extra.get("verify_certs")
-    timeout = extra.get("request_timeout") or extra.get("timeout")
-    return settings_from_url(
-        url, api_key=api_key,
-        username=None if api_key else (login or None),
-        password=None if api_key else (password or None),
-        ca_certs=extra.get("ca_certs") or None,
-        verify_certs=None if verify is None else _flag(verify, "verify_certs"),
-        request_timeout=float(timeout) if timeout else None,
-    )
+    verify_value = None if verify in (None, "") else flag(verify, "extra.verify_certs")
+    api_key = str(extra.get("api_key") or "") or None
+    fresh = ElasticsearchSettings(request_timeout=(base or ElasticsearchSettings()).request_timeout)
+    try:
+        cfg = settings_from_url(
+            url, api_key=api_key, username=None if api_key else (login or None),
+            password=None if api_key else (password or None),
+            ca_certs=str(extra.get("ca_certs") or "") or None, verify_certs=verify_value,
+            request_timeout=timeout_value, base=fresh)
+    except ConfigError as exc:  # the URL in ``host`` is bad: name the connection's field
+        raise bad(str(exc).removeprefix(f"field {exc.field!r}: "), "host") from None
+    return replace(cfg, username=None, password=None) if cfg.api_key else cfg
 
 
 def _redact(url: str) -> str:

@@ -17,6 +17,7 @@ from pipeline.es.client import mapped_errors
 from pipeline.es.schema import ensure_indices
 from pipeline.feedback.tokens import FeedbackToken
 from pipeline.settings import Settings
+from pipeline.timefmt import iso_utc
 
 log = logging.getLogger(__name__)
 KIND = "feedback"
@@ -31,10 +32,6 @@ class Recorded:
     id: str
     created: bool
     document: dict[str, Any]
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def ensure_feedback_index(es: Any, settings: Settings) -> None:
@@ -60,8 +57,8 @@ def feedback_document(token: FeedbackToken, claim: dict[str, Any] | None, *, now
     return {
         "id": token.feedback_id, "kind": token.kind, "alert_id": token.alert_id,
         "claim_id": token.claim_id, "cluster_id": token.cluster_id,
-        "subscription_id": token.subscription_id, "recorded_at": _iso(now),
-        "link_expires": _iso(token.expires), "key_index": key_index,
+        "subscription_id": token.subscription_id, "recorded_at": iso_utc(now),
+        "link_expires": iso_utc(token.expires), "key_index": key_index,
         "claim_found": bool(claim), "claim_text": claim.get("text"), "article_id": claim.get("article_id"),
         "motives": list(claim.get("motives") or []), "on_topic": claim.get("on_topic"),
         "novelty": claim.get("novelty"), "outlet": claim.get("outlet"),

@@ -29,9 +29,9 @@ from pipeline.ingest.pages import PageArticle, PageReader, pre_canonical
 from pipeline.ingest.parse import FeedEntry, ParsedFeed
 from pipeline.ingest.poll import Analysis, analyse_text
 from pipeline.ingest.sources import Source
-from pipeline.ingest.state import iso
 from pipeline.ingest.writer import Commit
 from pipeline.settings import Settings
+from pipeline.timefmt import iso_utc
 
 log = logging.getLogger(__name__)
 NEAR_DUP_WINDOW = timedelta(days=7)
@@ -56,8 +56,8 @@ class EntryDecider:
         self.fetch_articles = fetch_articles
         self.refresh_paused = refresh_paused
         self.known = store.KnownArticles()
-        self.window_start = iso(now - NEAR_DUP_WINDOW)
-        self.now_iso = iso(now)
+        self.window_start = iso_utc(now - NEAR_DUP_WINDOW)
+        self.now_iso = iso_utc(now)
         # An index with no article at all (a first run, a backfill) has nothing to look up: every
         # article this run writes is also remembered in memory, so lookups can start after it.
         self.index_empty = store.count_articles(es, settings) == 0

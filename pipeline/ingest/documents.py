@@ -16,7 +16,7 @@ from pipeline.ingest.dedup import Fingerprint
 from pipeline.ingest.extract import Extraction
 from pipeline.ingest.parse import FeedEntry, collapse_whitespace
 from pipeline.ingest.sources import Source
-from pipeline.ingest.state import iso
+from pipeline.timefmt import iso_utc
 
 REJECTED_JSON_MAX = 1_000_000  # characters of a rejected document's original that are kept
 
@@ -59,7 +59,7 @@ def article_document(
         "text": text,
         "authors": list(entry.authors),
         "tags": list(entry.tags),
-        "published": iso(entry.published),
+        "published": iso_utc(entry.published),
         "published_estimated": entry.published_estimated,
         "fetched": fetched,
         "language": language,

@@ -17,6 +17,7 @@ from pipeline.es.client import build_client, mapped_errors
 from pipeline.ingest import articles as store
 from pipeline.ingest.dedup import MIN_CONTAINMENT, MIN_JACCARD, shingles, similarity
 from pipeline.settings import Settings
+from pipeline.timefmt import iso_utc
 
 WINDOW = timedelta(days=7)
 FIELDS = ["text", "minhash_bands", "fetched", "outlet", "duplicate_of"]
@@ -41,7 +42,7 @@ def reconcile_near_duplicates(settings: Settings, es: Any = None, *, article_ids
         resp = es.mget(index=index, ids=list(dict.fromkeys(article_ids)), source_includes=FIELDS)
     docs = sorted(({"id": d["_id"], **d["_source"]} for d in resp["docs"] if d.get("found")),
                   key=_order)
-    since = (now - WINDOW).isoformat()
+    since = iso_utc(now - WINDOW)
     marked: list[tuple[str, str]] = []
     for doc in docs:
         if doc.get("duplicate_of") or not doc.get("minhash_bands"):

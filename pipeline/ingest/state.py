@@ -15,6 +15,7 @@ from typing import Any
 from pipeline.es.client import mapped_errors
 from pipeline.ingest.sources import Source
 from pipeline.settings import Settings
+from pipeline.timefmt import iso_utc
 
 MAX_BACKOFF = timedelta(hours=24)
 DISABLE_AFTER = 10  # consecutive failures before a source is disabled (with a reason)
@@ -86,7 +87,7 @@ class FeedState:
         bozo_message: str | None,
         poll_ms: float,
     ) -> None:
-        self.last_poll = self.last_success = iso(now)
+        self.last_poll = self.last_success = iso_utc(now)
         self.last_status, self.http_status = status, http_status
         if etag is not None:
             self.etag = etag
@@ -98,7 +99,7 @@ class FeedState:
         self.disabled, self.disabled_reason = False, None
         self.bozo, self.bozo_message = bozo, bozo_message
         self.entries, self.new_articles, self.poll_ms = entries, new_articles, round(poll_ms, 1)
-        self.next_poll = iso(now + timedelta(minutes=source.poll_minutes))
+        self.next_poll = iso_utc(now + timedelta(minutes=source.poll_minutes))
 
     def record_failure(
         self,
@@ -113,7 +114,7 @@ class FeedState:
         error_kind: str | None = None,
     ) -> None:
         """Exponential backoff from the poll interval, capped; disabled after DISABLE_AFTER in a row."""
-        self.last_poll = self.last_error_at = iso(now)
+        self.last_poll = self.last_error_at = iso_utc(now)
         self.error_kind = error_kind or status
         self.last_status, self.last_error, self.http_status = status, error, http_status
         self.consecutive_failures += 1
@@ -123,7 +124,7 @@ class FeedState:
         )
         if retry_after:
             delay = max(delay, min(timedelta(seconds=retry_after), MAX_BACKOFF))
-        self.next_poll = iso(now + delay)
+        self.next_poll = iso_utc(now + delay)
         if self.consecutive_failures >= DISABLE_AFTER:
             self.disabled = True
             self.disabled_reason = (
@@ -133,10 +134,6 @@ class FeedState:
 
     def as_doc(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(value: str) -> datetime:

@@ -6,7 +6,8 @@ Field meanings follow the providers, so a connection made for their hooks works 
 
 * Elasticsearch (as ``ElasticsearchSQLHook``): host, port, ``schema`` is the URL scheme
   (http/https), login/password for basic auth; extras ``api_key``, ``ca_certs``,
-  ``verify_certs``, ``request_timeout``. A host given as a full URL is taken as is.
+  ``verify_certs``, ``request_timeout``. A host given as a full URL is taken as is. The mapping
+  itself is ``pipeline.es.client.settings_from_connection``, which documents every rule.
 * SMTP (read through the provider's ``SmtpHook`` properties): host, port, login/password; extras
   ``disable_ssl``, ``disable_tls`` (SSL and STARTTLS are on unless disabled), ``from_email``,
   ``timeout``.
@@ -38,12 +39,6 @@ FEEDBACK_KEY_VARIABLE = "newswatch_feedback_key"
 FEEDBACK_URL_VARIABLE = "newswatch_feedback_url"
 
 
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return bool(value)
-
-
 def _get_connection(conn_id: str) -> Any | None:
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
@@ -56,32 +51,14 @@ def _get_connection(conn_id: str) -> Any | None:
 
 
 def elasticsearch_from_connection(conn: Any, base: ElasticsearchSettings) -> ElasticsearchSettings:
-    """Turn an ``elasticsearch`` connection into settings (pure: easy to test)."""
-    from pipeline.errors import ConfigError
+    """Turn an ``elasticsearch`` connection into settings. The rules are
+    ``pipeline.es.client.settings_from_connection``'s (the one mapping); this only hands it the
+    connection's fields."""
+    from pipeline.es.client import settings_from_connection
 
-    host = (conn.host or "").strip()
-    if not host:
-        raise ConfigError("the connection has no host", item=conn.conn_id, field="host")
-    if "://" in host:
-        url = host.rstrip("/")
-    else:
-        scheme = (conn.schema or "http").strip().lower()
-        if scheme not in {"http", "https"}:
-            raise ConfigError(f"schema must be http or https, not {scheme!r} (it is the URL scheme)",
-                              item=conn.conn_id, field="schema")
-        port = conn.port or (443 if scheme == "https" else 9200)
-        url = f"{scheme}://{host}:{port}"
-    extra = conn.extra_dejson or {}
-    try:
-        timeout = float(extra.get("request_timeout", base.request_timeout))
-    except (TypeError, ValueError):
-        raise ConfigError("request_timeout must be a number of seconds", item=conn.conn_id,
-                          field="extra.request_timeout") from None
-    return replace(
-        base, url=url, api_key=extra.get("api_key") or None, username=conn.login or None,
-        password=conn.password or None, ca_certs=extra.get("ca_certs") or None,
-        verify_certs=_truthy(extra.get("verify_certs", True)), request_timeout=timeout,
-    )
+    return settings_from_connection(host=conn.host, port=conn.port, schema=conn.schema, login=conn.login,
+                                    password=conn.password, extra=conn.extra_dejson or {},
+                                    conn_id=conn.conn_id, base=base)
 
 
 def smtp_from_connection(conn: Any, base: SmtpSettings) -> SmtpSettings:

@@ -44,7 +44,7 @@ def _settled(stack: LocalStack, n_articles: int) -> bool:
 def _one_click_feedback_is_recorded_once(stack: LocalStack, message) -> None:
     """The stack signs each claim's links and its API server records a click, once."""
     text = message.get_body(preferencelist=("plain",)).get_content()
-    links = dict(re.findall(r"^  (useful|not new|wrong motive|not on topic): (http\S+)$", text, re.M))
+    links = dict(re.findall(r"^  (useful|not new|wrong motive|not on topic): (http\S+)\r?$", text, re.M))
     assert set(links) == {"useful", "not new", "wrong motive", "not on topic"}, text[-800:]
     with urllib.request.urlopen(links["useful"], timeout=30) as page:  # a mail scanner's GET
         assert page.status == 200 and b"<form" in page.read()

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pipeline.alerts import bundle_and_send, process_new_claims
 from pipeline.alerts.bundles import bundle_id, make_bundles
 from pipeline.alerts.clustering import cluster_new_claims
-from pipeline.alerts.ledger import LEASE, iso
+from pipeline.alerts.ledger import LEASE
 from pipeline.alerts.subscriptions import Subscription
+from pipeline.timefmt import iso_utc
 from tests.claims_support import (
     DEPLOYED_1500,
     DEPLOYED_1500_REWORDED,
@@ -196,7 +197,7 @@ def test_a_crash_between_claiming_events_and_writing_their_bundle_is_repaired_on
     wall = datetime.now(UTC)
     for e in events:  # what a bundler that died before creating its bundle leaves behind
         es.update(index=mail_settings.index("alerts"), id=e["id"],
-                  doc={"status": "bundled", "bundle_id": bid, "bundled_at": iso(wall)})
+                  doc={"status": "bundled", "bundle_id": bid, "bundled_at": iso_utc(wall)})
     es.indices.refresh(index=mail_settings.index("alerts"))
 
     soon = make_bundles(mail_settings, es, [desk], now=NOW, clock=lambda: wall + timedelta(seconds=30))

@@ -108,3 +108,54 @@ def test_cli_prints_a_table_and_json(loaded, monkeypatch, capsys):
     assert "unknown motive 'hard_curency'" in capsys.readouterr().err
     assert main(["search", "nothing-matches-this-xyz"]) == 0
     assert "no results" in capsys.readouterr().out
+
+
+def test_cli_shows_a_score_only_when_words_rank_the_rows(loaded, monkeypatch, capsys):
+    monkeypatch.setenv("NEWSWATCH_INDEX_PREFIX", loaded.index_prefix)
+    assert main(["search", "--claims", "soldiers"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["time", "source", "claim", "motives", "novelty", "score", "link"]
+    rows = [line for line in lines[2:-1] if line.strip()]
+    assert len(rows) == 2
+    assert all(float(line.split()[-2]) > 0 for line in rows)  # the relevance, next to the link
+    assert main(["search", "--since", "7d"]) == 0  # no words: newest first, no relevance to show
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["time", "source", "title", "motives", "link"]
+    assert out.rstrip().endswith("10 articles")
+
+
+def test_claim_rows_link_to_the_canonical_url(es, base_settings, monkeypatch, capsys):
+    """The feed's link carries tracking parameters; the article stores the canonical URL."""
+    from pipeline.claims.candidates import read_sentence
+    from pipeline.claims.documents import build_claim_docs
+    from pipeline.es.bulk import bulk_write
+    from pipeline.es.schema import ensure_indices
+
+    settings = replace(base_settings, index_prefix=f"test-srurl-{uuid.uuid4().hex[:8]}")
+    ensure_indices(es, settings)
+    try:
+        tracked = "https://example.test/story-7?utm_source=rss&utm_medium=feed&id=7"
+        canonical = "https://example.test/story-7?id=7"
+        article = {"id": "art-7", "title": "Sample: 2,000 more troops arrived", "text": "Sample body.",
+                   "source_id": "northwire", "source_name": "northwire", "url": tracked,
+                   "canonical_url": canonical, "published": NOW.isoformat(), "status": "classified",
+                   "on_topic": True, "topic_score": 0.9, "language": "en"}
+        sentence = "Sample: North Korea sent 2,000 more troops, the ministry said."
+        (built,) = build_claim_docs(article, [read_sentence(0, sentence)], now=NOW)
+        assert built["url"] == canonical  # new claims store the canonical link themselves
+        legacy = dict(built, id="claim-legacy", url=tracked, text=sentence + " Sample repeat.")
+        orphan = dict(built, id="claim-orphan", article_id="art-gone", url="https://example.test/o",
+                      text=sentence + " Sample orphan.")
+        for kind, docs in (("articles", [article]), ("claims", [built, legacy, orphan])):
+            report = bulk_write(es, settings.index(kind), docs, op_type="index", refresh=True)
+            assert report.failed == 0, report.errors
+        rows = search(settings, es, "troops", claims=True)
+        by_id = {r["id"]: r["url"] for r in rows}
+        assert by_id == {built["id"]: canonical, "claim-legacy": canonical,
+                         "claim-orphan": "https://example.test/o"}  # no article: its own link
+        monkeypatch.setenv("NEWSWATCH_INDEX_PREFIX", settings.index_prefix)
+        assert main(["search", "--claims", "troops"]) == 0
+        out = capsys.readouterr().out
+        assert out.count(canonical) == 2 and "utm_" not in out
+    finally:
+        drop_prefix(es, settings.index_prefix)

@@ -75,13 +75,13 @@ def test_a_verdict_is_recorded_once_with_the_claims_fields(es, indexed):
     docs = _docs(es, indexed)
     assert len(docs) == 1
     doc = docs[0]
-    assert doc["recorded_at"] == "2026-03-02T12:00:00Z"  # the replay changed nothing
+    assert doc["recorded_at"] == "2026-03-02T12:00:00.000Z"  # the replay changed nothing
     assert (doc["kind"], doc["claim_id"], doc["alert_id"], doc["subscription_id"]) == \
         ("useful", "c-official", "alert-1", "analysts")
     assert (doc["outlet"], doc["source_name"], doc["motives"]) == ("wire-a", "Wire A", ["combat_experience"])
     assert doc["attribution_source"] == "Ministry of Defence" and doc["attribution"]["kind"] == "official"
     assert doc["claim_text"].startswith("The ministry says") and doc["key_index"] == 1
-    assert doc["link_expires"] == "2026-03-16T12:00:00Z" and doc["claim_found"] is True
+    assert doc["link_expires"] == "2026-03-16T12:00:00.000Z" and doc["claim_found"] is True
 
 
 def test_an_unknown_claim_is_still_recorded_without_its_fields(es, indexed):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from pipeline.claims import extract_pending_claims
-from pipeline.claims.extract import article_claims, select_claims
+from pipeline.claims.candidates import article_claims, select_claims
 from pipeline.es.bulk import bulk_write
 from pipeline.es.schema import ensure_indices
 from tests.claims_support import NOW

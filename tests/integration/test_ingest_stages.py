@@ -46,7 +46,7 @@ def test_plan_poll_and_reconcile_by_hand(settings, es, http_server, tmp_path, mo
         reports[-1].write_text(capsys.readouterr().out)
     stored = articles(es, settings)
     assert len(stored) == 3
-    assert {a["fetched"] for a in stored} == {"2026-03-02T12:00:00Z"}  # the replayed run's time, not now
+    assert {a["fetched"] for a in stored} == {"2026-03-02T12:00:00.000Z"}  # the replayed run's time, not now
     copy = next(a for a in stored if a["source_id"] == "paper")
     original = next(a for a in stored if a["source_id"] == "wire")
     assert copy["duplicate_of"] == original["id"]  # the second poll saw the first one's article

@@ -78,3 +78,21 @@ def test_due_retries_pending_and_failed_and_stale_sending_only():
     stale = (NOW - LEASE - timedelta(seconds=1)).isoformat()
     assert not due({"status": "sending", "attempts": 1, "updated": fresh}, NOW)
     assert due({"status": "sending", "attempts": 1, "updated": stale}, NOW)
+
+
+def test_an_alert_queued_before_bundles_existed_still_renders():
+    """A pending single-claim alert written by the previous release (no status, no importance)."""
+    from pipeline.alerts.messages import message_for
+
+    ctx = context("Seoul said 1,500 troops arrived.")
+    entry = ctx["sections"][0][1][0]
+    cluster = {k: v for k, v in entry["cluster"].items() if k != "status"}
+    doc = {"id": "a1", "kind": "immediate", "subject": "[newswatch] New claim: x",
+           "recipients": ["d@example.org"],
+           "message_id": "<alert.a1@localhost>", "thread_root": None, "references": [], "mode": "immediate",
+           "payload": {"event": "new", "claim": entry["claim"], "cluster": cluster,
+                       "kibana_link": entry["kibana_link"], "subscription": {"id": "desk", "name": None}}}
+    msg = message_for(SETTINGS, doc, NOW)
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    assert "NEW CLAIM" in text and "1,500 troops" in text and "Why it is here" not in text
+    assert msg["Message-ID"] == "<alert.a1@localhost>"

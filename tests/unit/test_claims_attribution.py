@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.claims import claim_id, select_claims
 from pipeline.claims.attribution import find_attribution, find_hedges
-from pipeline.claims.extract import claim_id, select_claims
 
 
 @pytest.mark.parametrize(("text", "kind", "speaker", "organisation"), [

@@ -78,3 +78,15 @@ def test_seed_figures_are_read_from_the_shared_seed(shared_dir):
     usd = [f for f in parse_figures(sentence) if f.kind == "usd"]
     assert (usd[0].value, usd[0].period, usd[0].qualifier) == (2000, "month", "about")
     assert any(f.kind == "troops" and f.value == 10_000 for f in parse_figures(sentence))
+
+
+def test_a_bare_number_takes_its_unit_from_the_estimate_it_ends():
+    """Written for this test: the unit is named before the number ("estimate of troops ... to N")."""
+    (raised,) = parse_figures("Washington raised its estimate of North Korean soldiers in the Kursk region "
+                              "to more than 11,000, an official said.")
+    assert (raised.kind, raised.value, raised.qualifier) == ("troops", 11000, "more_than")
+    (headline,) = parse_figures("US raises estimate of North Korean troops in Kursk to 11,000")
+    assert (headline.kind, headline.value) == ("troops", 11000)
+    (toll,) = parse_figures("The toll of North Korean soldiers rose to 300, Seoul said.")
+    assert toll.kind == "casualties"
+    assert parse_figures("The estimate of costs rose to 2025 levels.") == []

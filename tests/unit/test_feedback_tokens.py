@@ -184,7 +184,7 @@ def test_feedback_document_copies_the_claim_for_the_report():
     assert (doc["outlet"], doc["motives"], doc["attribution_source"]) == \
         ("wire-a", ["hard_currency"], "Ministry")
     assert doc["attribution"] == {"speaker": "officials", "organisation": "Ministry", "kind": "official"}
-    assert doc["recorded_at"] == "2026-03-02T12:00:00Z" and doc["key_index"] == 1 and doc["claim_found"]
+    assert doc["recorded_at"] == "2026-03-02T12:00:00.000Z" and doc["key_index"] == 1 and doc["claim_found"]
     missing = feedback_document(_token(), None, now=NOW)
     assert missing["claim_found"] is False and missing["motives"] == []
     assert missing["attribution_source"] is None

@@ -6,8 +6,14 @@ from __future__ import annotations
 import pytest
 
 from pipeline.claims.attribution import find_headline_attribution
-from pipeline.claims.extract import HEADLINE_POSITION, ClaimCandidate, read_sentence
-from pipeline.claims.headline import merge_headline, read_headline, same_claim, strip_publisher
+from pipeline.claims.candidates import ClaimCandidate, read_sentence
+from pipeline.claims.headline import (
+    HEADLINE_POSITION,
+    merge_headline,
+    read_headline,
+    same_claim,
+    strip_publisher,
+)
 
 
 @pytest.mark.parametrize(("headline", "kind", "speaker", "organisation"), [
