@@ -89,7 +89,7 @@ def claim(doc_id: str, text: str, *, novelty: str | None, hours_ago: float, figu
 
 CLAIMS: list[dict[str, Any]] = [
     claim("c-new-2h", "Sample claim: 4,000 more soldiers arrived, an official said.", novelty="new",
-          hours_ago=2, figures=True),
+          hours_ago=2, figures=True) | {"importance": 0.7},
     claim("c-new-23h", "Sample claim: the treaty will be invoked, a minister said.", novelty="new",
           hours_ago=23, figures=False, motives=["security_guarantees"]),
     claim("c-new-25h", "Sample claim: a satellite launch was helped, analysts say.", novelty="new",
@@ -97,13 +97,31 @@ CLAIMS: list[dict[str, Any]] = [
     claim("c-new-old", "Sample claim: pay is routed to the state.", novelty="new", hours_ago=24 * 6,
           figures=False),
     claim("c-repeat", "Sample claim: 4,000 more soldiers arrived, another outlet says.", novelty="repeat",
-          hours_ago=1, figures=True, outlet="capital-herald"),
+          hours_ago=1, figures=True, outlet="capital-herald") | {"importance": 0.8},
     claim("c-update", "Sample claim: casualties now put at 1,200, up from several hundred.",
-          novelty="update", hours_ago=5, figures=True, motives=["costs_and_risks"]),
+          novelty="update", hours_ago=5, figures=True, motives=["costs_and_risks"]) | {"importance": 0.6},
     claim("c-update-old", "Sample claim: a revised estimate of 12,000 troops.", novelty="update",
           hours_ago=24 * 10, figures=True),
     claim("c-unchecked", "Sample claim: not yet compared with known claims, 3 units.", novelty=None,
           hours_ago=1, figures=True),
+]
+
+def cluster(cid: str, status: str | None, outlets: int, hours_ago: float) -> dict[str, Any]:
+    doc = {"id": cid, "text": f"Sample cluster {cid}.", "independent_outlets": outlets,
+           "last_seen": _ago(hours=hours_ago), "first_seen": _ago(hours=hours_ago + 1)}
+    if status is not None:
+        doc |= {"status": status, "status_changed": _ago(hours=hours_ago),
+                "status_history": [{"status": status, "at": _ago(hours=hours_ago), "why": "sample"}]}
+    if status == "disputed":
+        doc["dispute_reasons"] = ["denied by a sample ministry"]
+    return doc
+
+
+CLUSTERS: list[dict[str, Any]] = [
+    cluster("cl-single", "single_source", 1, 2),
+    cluster("cl-corroborated", "corroborated", 3, 3),
+    cluster("cl-disputed", "disputed", 2, 4),
+    cluster("cl-before-status", None, 2, 30),  # written before clusters had a status
 ]
 
 FEEDS: list[dict[str, Any]] = [
@@ -127,6 +145,10 @@ SAVED_SEARCH_EXPECTED: dict[str, set[str]] = {
     "newswatch-search-off-topic-rejects": {"a-reject", "a-reject-aid"},
     "newswatch-search-feed-health": {"northwire", "capital-herald", "eastern-observer"},
     "newswatch-search-failing-feeds": {"eastern-observer"},
+    "newswatch-search-important-claims": {"c-new-2h", "c-update"},
+    "newswatch-search-cluster-status": {"cl-single", "cl-corroborated", "cl-disputed"},
+    "newswatch-search-disputed-claims": {"cl-disputed"},
+    "newswatch-search-corroborated-claims": {"cl-corroborated"},
 }
 
 
@@ -137,7 +159,7 @@ def load_samples(es: Any, settings: Any) -> None:
 
     ensure_indices(es, settings)
     for kind, docs, id_field in (("articles", ARTICLES, "id"), ("claims", CLAIMS, "id"),
-                                 ("feeds", FEEDS, "source_id")):
+                                 ("feeds", FEEDS, "source_id"), ("clusters", CLUSTERS, "id")):
         report = bulk_write(es, settings.index(kind), docs, id_field=id_field, refresh=True)
         assert report.errors == [], report.errors
         assert report.ok == len(docs)

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from pipeline import kibana
+    from pipeline import kibana, kibana_api
     from pipeline.errors import ConfigError
 
     settings = load_settings()
@@ -56,8 +56,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise ConfigError("the saved objects are inconsistent: " + "; ".join(broken[:10]),
                           path=", ".join(str(f) for f in files))
     if args.wait > 0:
-        kibana.wait_for_kibana(url, timeout=args.wait, verify=args.ca_certs or True)
-    result = kibana.import_saved_objects(
+        kibana_api.wait_for_kibana(url, timeout=args.wait, verify=args.ca_certs or True)
+    result = kibana_api.import_saved_objects(
         url, kibana.dumps_ndjson(objects), space=args.space,
         api_key=os.environ.get("NEWSWATCH_KIBANA_API_KEY"), username=username, password=password,
         ca_certs=args.ca_certs)

@@ -9,6 +9,7 @@ from email.policy import HTTP
 import pytest
 
 from pipeline import kibana
+from pipeline import kibana_api as kibana_client
 from pipeline.cli import main
 from pipeline.errors import ServiceError, ServiceUnavailable
 from pipeline.stack.ports import free_port
@@ -65,7 +66,7 @@ def test_cli_import_posts_the_ndjson_with_kbn_xsrf_and_overwrite(kibana_api, cap
     assert post["headers"]["kbn-xsrf"]
     assert post["headers"]["content-type"].startswith("multipart/form-data; boundary=")
     assert _file_part(post) == kibana.NDJSON_PATH.read_text(encoding="utf-8")
-    assert "imported 20 saved objects" in capsys.readouterr().out
+    assert "imported 25 saved objects" in capsys.readouterr().out
 
 
 def test_import_to_a_space_with_another_prefix_and_basic_auth(kibana_api):
@@ -80,7 +81,7 @@ def test_import_to_a_space_with_another_prefix_and_basic_auth(kibana_api):
     assert base64.b64decode(post["headers"]["authorization"][6:]) == b"analyst:s@cret"
     titles = {o["attributes"]["title"] for o in map(json.loads, _file_part(post).splitlines())
               if o["type"] == "index-pattern"}
-    assert titles == {"acme-articles", "acme-claims", "acme-alerts", "acme-feeds"}
+    assert titles == {"acme-articles", "acme-claims", "acme-alerts", "acme-feeds", "acme-clusters"}
 
 
 def test_import_errors_reported_by_kibana_fail_the_command(kibana_api):
@@ -88,7 +89,7 @@ def test_import_errors_reported_by_kibana_fail_the_command(kibana_api):
     answer["body"] = {"success": False, "successCount": 19, "errors": [
         {"id": kibana.DASHBOARD_ID, "type": "dashboard", "error": {"type": "missing_references"}}]}
     with pytest.raises(ServiceError, match="missing_references"):
-        kibana.import_saved_objects(server.base_url, kibana.NDJSON_PATH.read_text())
+        kibana_client.import_saved_objects(server.base_url, kibana.NDJSON_PATH.read_text())
     assert main(["kibana", "import", "--url", server.base_url]) == 2
 
 
@@ -96,8 +97,8 @@ def test_kibana_5xx_and_kibana_down_are_service_unavailable(kibana_api):
     server, _, answer = kibana_api
     answer["status"], answer["body"] = 503, {"message": "Kibana server is not ready yet"}
     with pytest.raises(ServiceUnavailable):
-        kibana.import_saved_objects(server.base_url, "{}\n")
+        kibana_client.import_saved_objects(server.base_url, "{}\n")
     with pytest.raises(ServiceUnavailable):
-        kibana.import_saved_objects(f"http://127.0.0.1:{free_port()}", "{}\n", timeout=2)
+        kibana_client.import_saved_objects(f"http://127.0.0.1:{free_port()}", "{}\n", timeout=2)
     with pytest.raises(ServiceUnavailable, match="not ready"):
-        kibana.wait_for_kibana(f"http://127.0.0.1:{free_port()}", timeout=0.3, interval=0.1)
+        kibana_client.wait_for_kibana(f"http://127.0.0.1:{free_port()}", timeout=0.3, interval=0.1)

@@ -19,7 +19,7 @@ def objects() -> list[dict]:
 
 def test_every_line_is_one_json_object_with_id_type_and_migration_versions(objects):
     lines = kibana.NDJSON_PATH.read_text(encoding="utf-8").splitlines()
-    assert len(lines) == len(objects) == 20
+    assert len(lines) == len(objects) == 25
     for obj in objects:
         assert obj["coreMigrationVersion"] == kibana.CORE_MIGRATION_VERSION
         major = int(obj["typeMigrationVersion"].split(".")[0])
@@ -49,7 +49,8 @@ def test_problems_catches_a_dangling_reference_and_a_duplicate(objects):
 
 def test_data_views_match_the_aliases_and_time_fields_exist_in_the_mappings(objects):
     views = {o["attributes"]["title"]: o["attributes"] for o in objects if o["type"] == "index-pattern"}
-    assert set(views) == {"newswatch-articles", "newswatch-claims", "newswatch-alerts", "newswatch-feeds"}
+    assert set(views) == {"newswatch-articles", "newswatch-claims", "newswatch-alerts", "newswatch-feeds",
+                          "newswatch-clusters"}
     for title, attrs in views.items():
         spec = INDEX_SPECS[title.removeprefix("newswatch-")]
         assert spec.properties[attrs["timeFieldName"]]["type"] == "date"
@@ -58,7 +59,7 @@ def test_data_views_match_the_aliases_and_time_fields_exist_in_the_mappings(obje
 def test_retarget_points_data_views_at_another_prefix(objects):
     moved = kibana.retarget(objects, "acme")
     titles = sorted(o["attributes"]["title"] for o in moved if o["type"] == "index-pattern")
-    assert titles == ["acme-alerts", "acme-articles", "acme-claims", "acme-feeds"]
+    assert titles == ["acme-alerts", "acme-articles", "acme-claims", "acme-clusters", "acme-feeds"]
     assert objects[0]["attributes"]["title"].startswith("newswatch-")  # the original is untouched
 
 
@@ -67,7 +68,9 @@ def test_one_saved_search_per_top_level_motive_plus_the_named_ones(objects):
     assert set(kibana.MOTIVES) == set(REQUIRED_IDS)
     for motive in REQUIRED_IDS:
         assert f"Motive: {kibana.MOTIVES[motive]}" in titles
-    for name in ("New claims in the last 24 hours", "Claims with figures", "Updated claims",
+    for name in ("Claim clusters by status", "Disputed claims", "Corroborated claims",
+                 "Most important claims", "New claims in the last 24 hours", "Claims with figures",
+                 "Updated claims",
                  "Off-topic rejects"):
         assert name in titles
 
