@@ -172,7 +172,7 @@ def prepare(classifier: Any, labels: dict[str, dict[str, Any]],
                            for s in result.sentences], dtype=np.float32).reshape(len(texts), -1)
         gold_sentences: dict[int, set[str]] = {}
         stale = []
-        if result.language_supported and corpus[article_id]["on_topic"]:
+        if result.language_supported and result.language == "en" and corpus[article_id]["on_topic"]:
             ignored = set()
             for item in entry.get("ignore") or []:
                 pos = _locate(texts, item["i"], item["hash"])
@@ -207,7 +207,9 @@ def score_split(prepared: list[Prepared], split: str, ids: list[str],
         report.articles += 1
         report.on_topic_correct += item.result.on_topic == item.gold_on_topic
         report.stale_labels.extend(item.stale)
-        if not item.result.language_supported:
+        # Motives of items not in English come from the multilingual head and are reported by
+        # `newswatch eval --multilingual`; this report keeps to the English articles.
+        if not item.result.language_supported or item.result.language != "en":
             report.unsupported.append(item.article_id)
             continue
         sentence_preds = []

@@ -3,13 +3,15 @@
 Decided first and separately from motives. The same model judges a headline with a one-sentence
 summary and a 3,000-word analysis, so title and body are both evidence:
 
-- keyword features from the taxonomy's multilingual ``topic`` terms: North Korea (actor), Russia
+- keyword features from the taxonomy's multilingual ``topic`` terms and the ``gate_terms`` of
+  ``config/topic.yaml`` (Korean, Russian, Ukrainian, Japanese, Chinese): North Korea (actor), Russia
   or its war (partner) and deployment words, in the title, in the body and across both; the
   co-occurrence density of the body (sentences where actor and partner meet, or one of them
   meets a deployment word with the other close by); the share of sentences naming the actor;
   the length of the text;
-- for English, where the embedder works: the similarity of the title and of the best body
-  sentence to a short description of the topic (``gate_model.TOPIC_ANCHORS``).
+- the similarity of the title and of the best body sentence to a short description of the topic
+  (``gate_model.TOPIC_ANCHORS``): with MiniLM for English, with multilingual-e5 for every other
+  language (the English description compared across languages).
 
 A logistic regression over these (``pipeline.classify.gate_model``, weights in
 ``data/gate.json``) gives the score; its threshold was chosen by outlet-grouped cross-validation
@@ -29,6 +31,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,9 +59,60 @@ def _pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(r"(?<![\w])(?:" + "|".join(_term_regex(t) for t in alternatives) + r")(?![\w])")
 
 
-def _terms(groups: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+def _terms(groups: dict[str, tuple[str, ...]], extra: dict[str, tuple[str, ...]] | None = None,
+           ) -> tuple[str, ...]:
     # All languages at once: a mis-detected language must not blind the gate.
-    return tuple(sorted({t for words in groups.values() for t in words}))
+    return tuple(sorted({t for words in (*groups.values(), *(extra or {}).values()) for t in words}))
+
+
+GROUPS = ("actor", "partner", "deployment")
+
+
+def _topic_file() -> Path:
+    from pipeline.settings import REPO_ROOT, load_settings
+
+    configured = load_settings().topic_file
+    return configured if configured.is_file() else REPO_ROOT / "config" / "topic.yaml"
+
+
+def extra_gate_terms(path: Path | None = None) -> dict[str, dict[str, tuple[str, ...]]]:
+    """``gate_terms`` of ``config/topic.yaml``: keywords per group and language for languages the
+    taxonomy's topic terms leave out (Korean, Russian, ...). Empty when the file has none."""
+    path = path or _topic_file()
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return {}
+    return _extra_cached(str(path), mtime)
+
+
+@lru_cache(maxsize=4)
+def _extra_cached(path: str, _mtime: int) -> dict[str, dict[str, tuple[str, ...]]]:
+    import yaml
+
+    from pipeline.errors import ConfigError
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read the gate terms: {exc}", path=path) from exc
+    raw = data.get("gate_terms") if isinstance(data, dict) else None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or set(raw) - set(GROUPS):
+        raise ConfigError(f"must be a mapping with the groups {', '.join(GROUPS)}", path=path,
+                          field="gate_terms")
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for group, languages in raw.items():
+        if not isinstance(languages, dict):
+            raise ConfigError("must map language codes to lists of terms", path=path,
+                              field=f"gate_terms.{group}")
+        for language, terms in languages.items():
+            if not isinstance(terms, list) or not all(isinstance(t, str) and t.strip() for t in terms):
+                raise ConfigError("must be a list of non-empty strings", path=path,
+                                  field=f"gate_terms.{group}.{language}")
+            out.setdefault(group, {})[str(language)] = tuple(t.strip().lower() for t in terms)
+    return out
 
 
 def _normalise(text: str) -> str:
@@ -124,8 +178,10 @@ class KeywordEvidence:
 
 
 def keyword_evidence(title: str, sentences: Sequence[str], terms: TopicTerms) -> KeywordEvidence:
-    actor, partner, deploy = (_pattern(_terms(g)) for g in (terms.actor, terms.partner,
-                                                             terms.deployment))
+    extra = extra_gate_terms()
+    actor, partner, deploy = (_pattern(_terms(g, extra.get(name)))
+                              for name, g in zip(GROUPS, (terms.actor, terms.partner, terms.deployment),
+                                                 strict=True))
     flags = []
     for sentence in sentences:
         low = _normalise(sentence)
@@ -182,24 +238,28 @@ class GateResult:
     cooccurring: int      # body sentences that count as co-mentions
     sentences: int
     title_hit: bool
-    variant: str = "keyword"          # which model decided: "keyword" or "embedding"
+    variant: str = "keyword"          # which model decided: "keyword", "embedding", "multilingual"
     extra: dict[str, float] = field(default_factory=dict)
 
 
 def topic_gate(title: str, sentences: list[str], terms: TopicTerms, *,
                title_vector: np.ndarray | None = None, sentence_vectors: np.ndarray | None = None,
-               topic_vectors: np.ndarray | None = None, model: GateModel | None = None) -> GateResult:
+               topic_vectors: np.ndarray | None = None, model: GateModel | None = None,
+               multilingual: bool = False) -> GateResult:
     """Score the item in [0, 1]; on topic when the score reaches ``terms.threshold`` (0.5 is the
     cross-validated decision point of the learned model).
 
     With ``topic_vectors`` (see ``topic_vectors()``) and the item's title and/or sentence
-    embeddings, the embedding variant decides; otherwise the keyword variant does."""
+    embeddings, the embedding variant decides (the multilingual one when the vectors are
+    multilingual-e5's and the gate file has it); otherwise the keyword variant does."""
     evidence = keyword_evidence(title, sentences, terms)
     if not (title or "").strip() and not any(s.strip() for s in sentences):
         return GateResult(False, 0.0, 0, evidence.sentences, False)
     model = model or load_gate_model()
     x = evidence.features()
-    has_vectors = topic_vectors is not None and (
+    # e5 similarities mean nothing to a variant fitted on MiniLM's: without a multilingual
+    # variant, multilingual vectors are not used at all.
+    has_vectors = (not multilingual or model.multilingual is not None) and topic_vectors is not None and (
         (title_vector is not None and np.size(title_vector) > 0)
         or (sentence_vectors is not None and np.size(sentence_vectors) > 0))
     extra: dict[str, float] = {}
@@ -208,10 +268,12 @@ def topic_gate(title: str, sentences: list[str], terms: TopicTerms, *,
         x = np.concatenate([x, sims])
         extra = {"title_similarity": round(float(sims[0]), 4),
                  "best_sentence_similarity": round(float(sims[1]), 4)}
-    linear = model.variant(has_vectors)
+    linear = model.variant(has_vectors, multilingual)
     score = round(float(linear.score(x)[0]), 4)
+    variant = "keyword" if not has_vectors else (
+        "multilingual" if linear is model.multilingual else "embedding")
     return GateResult(score >= terms.threshold, score, evidence.cooccurring, evidence.sentences,
-                      evidence.title_hit, "embedding" if has_vectors else "keyword", extra)
+                      evidence.title_hit, variant, extra)
 
 
 _topic_lock = threading.Lock()

@@ -29,15 +29,21 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipeline.classify.embedder import repair_text
-from pipeline.classify.evaluate import BASELINE_FILE, SHARED_DIR, interval95
+from pipeline.classify.evaluate import BASELINE_FILE, interval95  # noqa: F401 - the CLI names the file
 from pipeline.classify.gate import embedding_features, embeds_title, keyword_evidence
+from pipeline.classify.gate_data import (  # noqa: F401 - re-exported for motive_eval and tests
+    GateItem,
+    load_gate_items,
+    outlet_group,
+    parse_published,
+    sample_gate_items,
+)
 from pipeline.classify.gate_model import (
     C_REGULARISATION,
     EMBEDDING_FEATURES,
@@ -50,120 +56,22 @@ from pipeline.classify.gate_model import (
     inner_folds,
     load_gate_model,
 )
+from pipeline.classify.gate_report import (  # noqa: F401 - the CLI and tests use them from here
+    METHODS,
+    SUBSETS,
+    TIME_TEST_SHARE,
+    format_gate_report,
+    gate_floors,
+    write_gate_baseline,
+)
 from pipeline.classify.sentences import split_sentences
-from pipeline.errors import ConfigError
 from pipeline.language import detect_language
 from pipeline.taxonomy import Taxonomy, load_taxonomy
 
 OUTER_FOLDS = 5
-TIME_TEST_SHARE = 0.2
 BOOTSTRAP = 2000
 SEED = 13
-METHODS = ("hand_tuned", "keyword_rule", "learned")
-SUBSETS = ("headline", "article", "non_english")
 SUPPORTED_LANGUAGES = frozenset({"en"})  # the embedder's languages (as in pipeline.classify.model)
-
-# Spellings of one outlet in the two files: grouping must hold out the outlet, not a spelling.
-_OUTLET_ALIASES = {
-    "tuoitre.vn": "Tuổi Trẻ", "dantri.com.vn": "Dân trí", "zeit.de": "Die Zeit",
-    "코리아헤럴드": "Korea Herald", "연합뉴스": "Yonhap", "epa연합뉴스": "Yonhap", "kbs": "KBS",
-}
-
-
-def outlet_group(source: str) -> str:
-    """The outlet an item is held out with: aliases merged, "X via Naver News" is X, and the
-    two think-tank commentaries republished in one place count as one outlet."""
-    name = " ".join((source or "").split())
-    if "republished in agorahub" in name:
-        return "agorahub/pen0 republished commentary"
-    name = name.removesuffix(" via Naver News").split(" (")[0]
-    return _OUTLET_ALIASES.get(name.lower(), _OUTLET_ALIASES.get(name, name))
-
-
-@dataclass(frozen=True)
-class GateItem:
-    id: str
-    kind: str            # "headline", "article" or "sample" (team-written, training only)
-    title: str
-    text: str
-    outlet: str
-    published: datetime
-    language: str
-    on_topic: bool
-
-
-def parse_published(value: Any, *, path: str, item: str) -> datetime:
-    """The corpus's date shapes: ISO 8601, RFC 822, "2025-12-31 00:00", "Apr 26, 2025 10:00"."""
-    text = str(value or "").strip()
-    parsed: datetime | None = None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            for shape in ("%b %d, %Y %H:%M", "%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M"):
-                try:
-                    parsed = datetime.strptime(text, shape)
-                    break
-                except ValueError:
-                    continue
-    if parsed is None:
-        raise ConfigError(f"unreadable date {text!r}", path=path, item=item, field="published")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _read_jsonl(path: Path, kind: str) -> list[GateItem]:
-    items = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read ({exc.strerror})", path=str(path)) from exc
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except ValueError as exc:
-            raise ConfigError(f"line {number} is not JSON ({exc})", path=str(path)) from exc
-        item_id = str(raw.get("id") or f"line {number}")
-        for fld in ("title", "source"):
-            if not isinstance(raw.get(fld), str) or not raw[fld].strip():
-                raise ConfigError("must be a non-empty string", path=str(path), item=item_id, field=fld)
-        if not isinstance(raw.get("on_topic"), bool):
-            raise ConfigError("must be true or false", path=str(path), item=item_id, field="on_topic")
-        text = raw.get("text")
-        if text is not None and not isinstance(text, str):
-            raise ConfigError("must be a string", path=str(path), item=item_id, field="text")
-        items.append(GateItem(
-            # ids repeat across the two files: the file name keeps them apart
-            id=f"{path.stem}:{item_id}", kind=kind, title=raw["title"], text=text or "",
-            outlet=outlet_group(raw["source"]),
-            published=parse_published(raw.get("published"), path=str(path), item=item_id),
-            language=str(raw.get("language") or "und").lower(), on_topic=raw["on_topic"]))
-    return items
-
-
-def load_gate_items(shared_dir: Path | None = None) -> list[GateItem]:
-    """The real labelled items: feed items (``headline``) and full articles (``article``)."""
-    corpus = Path(shared_dir or SHARED_DIR) / "corpus"
-    return (_read_jsonl(corpus / "news_items.jsonl", "headline")
-            + _read_jsonl(corpus / "articles.jsonl", "article"))
-
-
-def sample_gate_items() -> list[GateItem]:
-    """The team's invented demo items, twice each: as a feed item (headline + summary) and as
-    the fetched article (headline + body). Training data only."""
-    from pipeline.demo import load_sample
-
-    out = []
-    for item in load_sample().items:
-        common = dict(kind="sample", title=item.title, outlet=f"sample:{item.outlet}",
-                      published=item.published, language="en", on_topic=item.expect.on_topic)
-        out.append(GateItem(id=f"{item.id}#feed", text=item.summary, **common))  # type: ignore[arg-type]
-        out.append(GateItem(id=f"{item.id}#page", text=item.body, **common))  # type: ignore[arg-type]
-    return out
-
 
 @dataclass
 class Featured:
@@ -175,6 +83,7 @@ class Featured:
     supported: np.ndarray      # bool: the embedder judges this item (detected English)
     hand_score: np.ndarray
     keyword_rule: np.ndarray
+    multilingual: np.ndarray   # keyword + e5 similarity features of every item; NaN rows: none
 
     @property
     def gold(self) -> np.ndarray:
@@ -192,12 +101,16 @@ def prepare(title: str, text: str) -> tuple[str, list[str]]:
 
 
 def featurise(items: Sequence[GateItem], taxonomy: Taxonomy | None = None, embedder: Any = None,
-              anchors: Sequence[str] = TOPIC_ANCHORS) -> Featured:
-    """Keyword features for every item; embedding features for detected-English items."""
+              anchors: Sequence[str] = TOPIC_ANCHORS, multilingual_embedder: Any = None) -> Featured:
+    """Keyword features for every item; embedding features for detected-English items;
+    multilingual features (e5) for every item when the multilingual build is there."""
     from pipeline.classify.backends import get_embedder
+    from pipeline.classify.e5_runtime import get_multilingual_embedder
+    from pipeline.classify.gate_multilingual import similarity_rows
 
     taxonomy = taxonomy or load_taxonomy()
     embedder = embedder or get_embedder()
+    multilingual_embedder = multilingual_embedder or get_multilingual_embedder()
     prepared = []
     for item in items:
         title, sentences = prepare(item.title, item.text)
@@ -229,9 +142,12 @@ def featurise(items: Sequence[GateItem], taxonomy: Taxonomy | None = None, embed
             emb_rows.append(np.full(len(kw) + len(EMBEDDING_FEATURES), np.nan))
             continue
         emb_rows.append(np.concatenate([kw, embedding_features(title_vector, body, topic)]))
-    return Featured(list(items), np.array(kw_rows), np.array(emb_rows),
+    keyword = np.array(kw_rows)
+    sims = (similarity_rows([(t, s) for t, s, _ in prepared], multilingual_embedder, anchors)
+            if multilingual_embedder is not None else np.full((len(prepared), 2), np.nan))
+    return Featured(list(items), keyword, np.array(emb_rows),
                     np.array([s for _, _, s in prepared], dtype=bool), np.array(hand),
-                    np.array(rule, dtype=bool))
+                    np.array(rule, dtype=bool), np.concatenate([keyword, sims], axis=1))
 
 
 def _usable_embedding(f: Featured) -> np.ndarray:
@@ -242,6 +158,7 @@ def _usable_embedding(f: Featured) -> np.ndarray:
 class FittedGate:
     keyword: LinearGate
     embedding: LinearGate
+    multilingual: LinearGate | None = None
 
     def scores(self, f: Featured, rows: np.ndarray) -> np.ndarray:
         """Scores (0.5 = decision point) of ``rows``, each by the variant production would use."""
@@ -250,8 +167,14 @@ class FittedGate:
         emb = _usable_embedding(f)[idx]
         if emb.any():
             out[emb] = self.embedding.score(f.embedding[idx[emb]])
-        if (~emb).any():
-            out[~emb] = self.keyword.score(f.keyword[idx[~emb]])
+        multi = ~emb & ~np.isnan(f.multilingual[idx]).any(axis=1) & ~f.supported[idx]
+        if self.multilingual is None:
+            multi[:] = False
+        if multi.any():
+            out[multi] = self.multilingual.score(f.multilingual[idx[multi]])  # type: ignore[union-attr]
+        rest = ~emb & ~multi
+        if rest.any():
+            out[rest] = self.keyword.score(f.keyword[idx[rest]])
         empty = np.array([not f.items[i].title.strip() and not f.items[i].text.strip() for i in idx])
         out[empty] = 0.0
         return out
@@ -264,7 +187,10 @@ def fit_both(f: Featured, rows: np.ndarray) -> FittedGate:
     emb_rows = rows & _usable_embedding(f)
     embedding = fit_gate(f.embedding[emb_rows], gold[emb_rows], groups[emb_rows],
                          KEYWORD_FEATURES + EMBEDDING_FEATURES)
-    return FittedGate(keyword, embedding)
+    multi_rows = rows & ~np.isnan(f.multilingual).any(axis=1)
+    multilingual = (fit_gate(f.multilingual[multi_rows], gold[multi_rows], groups[multi_rows],
+                             KEYWORD_FEATURES + EMBEDDING_FEATURES) if multi_rows.any() else None)
+    return FittedGate(keyword, embedding, multilingual)
 
 
 # ---- metrics --------------------------------------------------------------------------------
@@ -384,7 +310,21 @@ def evaluate_featured(f: Featured, bootstrap: int = BOOTSTRAP) -> dict[str, Any]
                      "time_test_from": min(published).date().isoformat() if published else None},
         "grouped_cv": _report_scheme(f, is_real, np.nan_to_num(cv, nan=0.0), bootstrap),
         "time_split": _report_scheme(f, tested, np.nan_to_num(time_scores, nan=0.0), bootstrap),
+        "english_only": english_only_report(f, bootstrap),
     }
+
+
+def english_only_report(f: Featured, bootstrap: int = BOOTSTRAP) -> dict[str, Any]:
+    """Non-English items judged by a multilingual gate that learned from English items only."""
+    from pipeline.classify.gate_multilingual import english_only_scores
+
+    tested = np.array([i.kind != "sample" and i.language != "en" for i in f.items])
+    if not tested.any() or np.isnan(f.multilingual).any(axis=1).all():
+        return {"non_english": {"items": 0}, "note": "no multilingual build or no non-English items"}
+    scores = english_only_scores(f, tested)
+    idx = np.flatnonzero(tested)
+    return {"non_english": summarise(f.gold[idx], scores >= 0.5, [f.items[i].id for i in idx], scores,
+                                     np.random.default_rng(SEED), bootstrap)}
 
 
 def run_gate_eval(shared_dir: Path | None = None, taxonomy: Taxonomy | None = None,
@@ -419,78 +359,21 @@ def train_gate(shared_dir: Path | None = None, out: Path | None = None, taxonomy
             "threshold": "probability cut-off maximising accuracy + on-topic recall on out-of-fold "
                          "predictions of a 5-fold outlet-grouped cross-validation",
             "embedder": str(getattr(embedder, "identity", None) or getattr(embedder, "name", "")),
-            "variants": "embedding: detected-English items (keywords + topic similarity); "
-                        "keyword: every other item",
+            "variants": "embedding: detected-English items (keywords + MiniLM topic similarity); "
+                        "multilingual: other languages (keywords + e5 topic similarity, fitted on "
+                        "every item); keyword: items without vectors",
         },
         "topic_anchors": list(TOPIC_ANCHORS),
-        "variants": {"keyword": fitted.keyword.as_json(), "embedding": fitted.embedding.as_json()},
+        "variants": {"keyword": fitted.keyword.as_json(), "embedding": fitted.embedding.as_json(),
+                     **({"multilingual": fitted.multilingual.as_json()} if fitted.multilingual else {})},
     }
     target = Path(out) if out else GATE_FILE
     target.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return data
 
 
-def gate_floors(report: dict[str, Any], margin: float = 0.05) -> dict[str, Any]:
-    """The ``gate`` section of eval/baseline.json: the learned gate's measured accuracy and recall
-    per scheme and subset, and floors = measured - margin."""
-    measured: dict[str, Any] = {}
-    for scheme in ("grouped_cv", "time_split"):
-        for subset, s in report[scheme]["learned"].items():
-            if not s.get("items"):
-                continue
-            entry = {"accuracy": s["accuracy"]}
-            if s.get("recall") is not None:
-                entry["recall"] = s["recall"]
-            measured.setdefault(scheme, {})[subset] = entry
-    floors: dict[str, Any] = {}
-    for scheme, per in measured.items():
-        for subset, m in per.items():
-            s = report[scheme]["learned"][subset]
-            # One item may flip (int8 and fp32 embeddings differ a little): on a set of four
-            # articles that is 0.25, so the margin is at least one item's worth.
-            counts = {"accuracy": s["items"], "recall": s.get("on_topic") or 1}
-            floors.setdefault(scheme, {})[subset] = {
-                k: round(max(0.0, v - max(margin, 1.0 / counts[k])), 4) for k, v in m.items()}
-    return {"note": "learned on-topic gate (pipeline.classify.gate_eval); floors = measured - "
-                    "max(margin, one item's share of the subset)",
-            "margin": margin, "measured": measured, "floors": floors}
-
-
-def write_gate_baseline(report: dict[str, Any], margin: float = 0.05, path: Path | None = None) -> None:
-    """Pin the gate floors in eval/baseline.json, keeping every other key."""
-    target = Path(path or BASELINE_FILE)
-    data = json.loads(target.read_text(encoding="utf-8"))
-    data["gate"] = gate_floors(report, margin)
-    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-
-
-def format_gate_report(report: dict[str, Any]) -> str:
-    """A plain-text table: method x subset, accuracy and recall with their 95% intervals."""
-    lines = []
-    d = report["data"]
-    lines.append(f"gate evaluation: {d['headline_items']} headline items, {d['articles']} articles, "
-                 f"{d['non_english']} non-English, {d['on_topic']} on topic, {d['outlets']} outlets")
-
-    def cell(s: dict[str, Any], key: str) -> str:
-        if not s.get("items") or s.get(key) is None:
-            return "-"
-        low, high = s[f"{key}_ci95"]
-        return f"{s[key]:.3f} [{low:.2f}-{high:.2f}]"
-
-    for scheme, title in (("grouped_cv", "outlet-grouped CV"), ("time_split", "time split "
-                          f"(newest {int(TIME_TEST_SHARE * 100)}% per kind)")):
-        lines.append(f"\n{title}")
-        lines.append(f"{'method':<14}{'subset':<13}{'n':>5}{'pos':>5}  {'accuracy [95% CI]':<22}"
-                     f"{'recall [95% CI]':<22}")
-        for method in METHODS:
-            for subset in SUBSETS:
-                s = report[scheme][method][subset]
-                lines.append(f"{method:<14}{subset:<13}{s.get('items', 0):>5}{s.get('on_topic', 0):>5}  "
-                             f"{cell(s, 'accuracy'):<22}{cell(s, 'recall'):<22}")
-    return "\n".join(lines)
-
-
 def deployed_predictions(f: Featured, model: GateModel | None = None) -> np.ndarray:
     """Scores of every row by the model in data/gate.json (what the classifier decides)."""
     model = model or load_gate_model()
-    return FittedGate(model.keyword, model.embedding).scores(f, np.ones(len(f.items), dtype=bool))
+    return FittedGate(model.keyword, model.embedding, model.multilingual).scores(
+        f, np.ones(len(f.items), dtype=bool))

