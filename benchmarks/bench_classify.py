@@ -81,7 +81,7 @@ def child(backend: str, shared: Path, repeat: int) -> dict:
 
     warnings.filterwarnings("ignore")
     from pipeline.classify.embedder import default_threads
-    from pipeline.classify.model import ArticleInput, Classifier
+    from pipeline.classify.classifier import ArticleInput, Classifier
     from pipeline.classify.sentences import split_sentences
     from pipeline.procinfo import peak_rss_mb
 
@@ -131,7 +131,7 @@ def mixed_child(shared: Path, repeat: int) -> dict:
     warnings.filterwarnings("ignore")
     from pipeline.classify.e5_runtime import get_multilingual_embedder
     from pipeline.classify.embedder import default_threads
-    from pipeline.classify.model import ArticleInput, Classifier
+    from pipeline.classify.classifier import ArticleInput, Classifier
     from pipeline.classify.sentences import split_sentences
     from pipeline.procinfo import peak_rss_mb
 

@@ -14,6 +14,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_DIR = REPO_ROOT / "config"
 DEFAULT_STATE_DIR = REPO_ROOT / ".state"
+# The width of every sentence embedding (MiniLM and multilingual-e5-small alike): the classifier's
+# arrays and the dense_vector fields of the indices must agree, so it is written once, here.
+EMBEDDING_DIMS = 384
 
 
 def cache_dir() -> Path:

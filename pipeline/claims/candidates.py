@@ -27,7 +27,9 @@ TOPIC = re.compile(
     r"\b(?:North Korean?s?|N\.\s?Korean?|Pyongyang|DPRK|Kim Jong[ -]?[Uu]n|Korean People's Army|"
     r"Nordkorea\w*|Pj[öo]ngjang|Triều Tiên|Bình Nhưỡng|Kim Jong-un|"
     r"Kore[iaąę] Północn\w*|[Pp]ółnocnokoreań\w*|Pjongjang\w*|Kim Dzong Un\w*|KRLD|"
-    r"Corée du Nord|[Nn]ord-coréen\w*)\b")
+    r"Corée du Nord|[Nn]ord-coréen\w*|КНДР|[Сс]еверн\w* Коре\w*|[Сс]еверокорейск\w*|"
+    r"[Пп]івнічн\w* Коре\w*|[Пп]івнічнокорейськ\w*|Ким Чен [Ыы]н\w*|Кім Чен Ин\w*)\b|"
+    r"북한|김정은|北朝鮮|金正恩|朝鲜|朝鮮民主主義人民共和国")
 MIN_WORDS, MAX_WORDS = 6, 90
 # A feed summary is a few sentences, often cut off without a full stop; a page's unterminated
 # lines are captions and subheads, so only short texts may end without one.
@@ -36,7 +38,7 @@ _TERMINAL = re.compile(r"[.!…][\"”’')\]]*$")
 
 
 class SentenceClassifier(Protocol):
-    def classify_sentences(self, sentences: list[str]) -> list[Any]: ...
+    def classify_sentences(self, sentences: list[str], language: str | None = None) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def article_claims(article: dict[str, Any], classifier: SentenceClassifier) -> l
         head = read_headline(title, outlet=_outlet_name(article), language=article.get("language"))
         head_text = head.text if head.claim else ""
     batch = sentences + ([head_text] if head_text else [])
-    results = classifier.classify_sentences(batch) if batch else []
+    results = classifier.classify_sentences(batch, language=article.get("language")) if batch else []
     if len(results) != len(batch):
         raise ValueError(f"classifier returned {len(results)} results for {len(batch)} sentences")
     body = select_claims(sentences, results[:len(sentences)])

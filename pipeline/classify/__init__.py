@@ -6,7 +6,7 @@ Public API (other stages code against these names): ``get_classifier()`` -> ``Cl
 Runtime and the model load on the first classification, not here.
 """
 
-from pipeline.classify.model import (
+from pipeline.classify.classifier import (
     ArticleInput,
     ArticleResult,
     Classifier,

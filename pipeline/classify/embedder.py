@@ -21,8 +21,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from pipeline.errors import ClassifierError
+from pipeline.settings import EMBEDDING_DIMS
 
-DIMS = 384
+DIMS = EMBEDDING_DIMS
 MAX_TOKENS = 128
 # Characters kept before tokenizing. The model reads 128 tokens, and 128 tokens of any prose fit
 # in a few thousand characters (only words over 100 characters or long whitespace runs, which

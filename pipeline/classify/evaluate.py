@@ -155,7 +155,7 @@ class Prepared:
 
 def prepare(classifier: Any, labels: dict[str, dict[str, Any]],
             corpus: dict[str, dict[str, Any]]) -> list[Prepared]:
-    from pipeline.classify.model import ArticleInput
+    from pipeline.classify.classifier import ArticleInput
 
     ids = [a for a in labels if a in corpus]
     missing = [a for a in labels if a not in corpus]

@@ -71,7 +71,7 @@ from pipeline.taxonomy import Taxonomy, load_taxonomy
 OUTER_FOLDS = 5
 BOOTSTRAP = 2000
 SEED = 13
-SUPPORTED_LANGUAGES = frozenset({"en"})  # the embedder's languages (as in pipeline.classify.model)
+SUPPORTED_LANGUAGES = frozenset({"en"})  # the embedder's languages (as in pipeline.classify.classifier)
 
 @dataclass
 class Featured:
@@ -119,8 +119,10 @@ def featurise(items: Sequence[GateItem], taxonomy: Taxonomy | None = None, embed
     # Three calls, as the classifier makes them: sentences, then titles, then the anchors.
     sentence_texts = [s for _, sentences, supported in prepared if supported for s in sentences]
     title_texts = [t for t, _, supported in prepared if supported and embeds_title(t)]
-    sentence_vectors = embedder.embed(sentence_texts) if sentence_texts else np.zeros((0, 384))
-    title_vectors = embedder.embed(title_texts) if title_texts else np.zeros((0, 384))
+    sentence_vectors = (embedder.embed(sentence_texts) if sentence_texts
+                        else np.zeros((0, embedder.dims), np.float32))
+    title_vectors = (embedder.embed(title_texts) if title_texts
+                     else np.zeros((0, embedder.dims), np.float32))
     topic = embedder.embed(list(anchors))
     offset = title_at = 0
     kw_rows, emb_rows, hand, rule = [], [], [], []

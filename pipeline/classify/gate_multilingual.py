@@ -24,8 +24,10 @@ def similarity_rows(prepared: Sequence[tuple[str, list[str]]], embedder: Any,
     two calls, as the classifier does."""
     sentence_texts = [s for _, sentences in prepared for s in sentences]
     title_texts = [t for t, _ in prepared if embeds_title(t)]
-    sentence_vectors = embedder.embed(sentence_texts) if sentence_texts else np.zeros((0, 384))
-    title_vectors = embedder.embed(title_texts) if title_texts else np.zeros((0, 384))
+    sentence_vectors = (embedder.embed(sentence_texts) if sentence_texts
+                        else np.zeros((0, embedder.dims), np.float32))
+    title_vectors = (embedder.embed(title_texts) if title_texts
+                     else np.zeros((0, embedder.dims), np.float32))
     topic = embedder.embed(list(anchors))
     out = np.full((len(prepared), 2), np.nan)
     offset = title_at = 0

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import ClassifierError
+from pipeline.settings import EMBEDDING_DIMS
 from pipeline.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def load_learned_head(taxonomy: Taxonomy, path: Path = LEARNED_FILE) -> LearnedH
         log.warning("%s was trained for motives %s, the taxonomy has %s: not used (retrain it)",
                     path, ids, taxonomy.top_level)
         return None
-    shapes_ok = coef.shape == (len(ids), 384 + len(ids)) and intercept.shape == (len(ids),)
+    shapes_ok = coef.shape == (len(ids), EMBEDDING_DIMS + len(ids)) and intercept.shape == (len(ids),)
     if not shapes_ok or set(thresholds) != set(ids):
         raise ClassifierError(f"{path}: coefficient shapes do not match its {len(ids)} motives")
     return LearnedHead(ids, coef, intercept, thresholds)

@@ -166,7 +166,7 @@ def verification_articles(shared_dir: Path | None = None) -> list[tuple[str, str
 def compare_labels(reference: Any, candidate: Any,
                    articles: list[tuple[str, str, str]]) -> dict[str, Any]:
     """Classify ``articles`` with two classifiers and count where their labels differ."""
-    from pipeline.classify.model import ArticleInput
+    from pipeline.classify.classifier import ArticleInput
 
     inputs = [ArticleInput(title, text) for _, title, text in articles]
     ref_results = reference.classify_articles(inputs)
@@ -201,8 +201,8 @@ def compare_labels(reference: Any, candidate: Any,
 def build(directory: Path | None = None, *, shared_dir: Path | None = None,
           say: Callable[[str], None] = print) -> Build:
     """Write, verify, quantize and check; the manifest is written last, so a crash leaves no build."""
+    from pipeline.classify.classifier import Classifier
     from pipeline.classify.minilm_graph import write_graph
-    from pipeline.classify.model import Classifier
     from pipeline.classify.sentences import split_sentences
 
     directory = directory or build_dir()

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.settings import Settings
+from pipeline.timefmt import iso_utc
 
 BATCH = 16
 PAGE = 200
@@ -65,7 +66,7 @@ def article_update(result: Any, classified_at: str) -> dict[str, Any]:
 def classify_pending(settings: Settings, es: Any = None, *, limit: int | None = None,
                      now: datetime | None = None, classifier: Any = None) -> dict[str, Any]:
     """Classify pending articles; returns small JSON-able counts and ids (for XCom)."""
-    from pipeline.classify.model import ArticleInput, get_classifier, iter_batches
+    from pipeline.classify.classifier import ArticleInput, get_classifier, iter_batches
     from pipeline.es.bulk import bulk_write
     from pipeline.es.client import build_client
     from pipeline.es.schema import ensure_indices
@@ -73,7 +74,7 @@ def classify_pending(settings: Settings, es: Any = None, *, limit: int | None = 
     es = es or build_client(settings)
     index = settings.index("articles")
     ensure_indices(es, settings, ["articles"])
-    classified_at = (now or datetime.now(UTC)).astimezone(UTC).isoformat()
+    classified_at = iso_utc(now or datetime.now(UTC))
     report: dict[str, Any] = {"pending": 0, "classified": 0, "on_topic": 0, "off_topic": 0,
                               "unsupported_language": 0, "failed": 0, "errors": [],
                               "article_ids": [], "on_topic_ids": []}

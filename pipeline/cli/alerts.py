@@ -89,6 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     claims_actions = claims.add_subparsers(dest="claims_action", metavar="ACTION", required=True)
     extract = claims_actions.add_parser("extract", help="claims from classified, on-topic articles")
     extract.add_argument("--limit", type=int, default=None, help="at most this many articles")
+    extract.add_argument("--now", type=_instant, default=None,
+                         help="the run's time, ISO 8601 (a replay or backfill; default: now)")
     extract.set_defaults(func=cmd_extract)
 
     alerts = sub.add_parser("alerts", help="novelty, alert emails and digests")
@@ -121,8 +123,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from pipeline.claims import extract_pending_claims
+    from pipeline.es.client import build_client
 
-    report = extract_pending_claims(load_settings(), limit=args.limit)
+    settings = load_settings()
+    report = extract_pending_claims(settings, build_client(settings), now=args.now, limit=args.limit)
     _print(report)
     return 1 if report["failed"] else 0
 

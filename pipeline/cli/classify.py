@@ -28,9 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "\\n only; invalid UTF-8 and lone surrogates become U+FFFD, "
                                         "flagged in 'repaired'); write one JSON result per input "
                                         "line, with its 'line' number (stdout or --output).")
-    parser.add_argument("input", help="JSON-lines file, or - for stdin")
+    parser.add_argument("input", nargs="?", help="JSON-lines file, or - for stdin")
     parser.add_argument("--output", "-o", help="write results here instead of stdout")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--pending", action="store_true",
+                        help="instead of a file: classify the articles in Elasticsearch that wait for it, "
+                             "as the classify DAG does (with --limit, --now for a replay)")
+    parser.add_argument("--limit", type=int, default=None, help="--pending: at most this many articles")
+    parser.add_argument("--now", type=_instant, default=None,
+                        help="--pending: the run's time, ISO 8601 (default: now)")
     parser.set_defaults(func=cmd_classify)
 
     ev = sub.add_parser("eval", help="evaluate the classifier on the labelled corpus",
@@ -52,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="fit the learned motive head on all real data and write "
                          "pipeline/classify/data/motive_head.json (the classifier then uses it: "
                          "re-run `newswatch model build` afterwards)")
+    ev.add_argument("--feedback", type=Path, default=None, metavar="FILE.jsonl",
+                    help="readers' one-click verdicts (`newswatch feedback labels --out FILE.jsonl`) as "
+                         "extra labels: how far they agree with what was alerted")
     ev.add_argument("--multilingual", action="store_true",
                     help="non-English items on their own: the gate (outlet-grouped CV, and trained on "
                          "English only) and the multilingual-e5 motive head against English (with "
@@ -164,7 +173,7 @@ def classify_stream(lines: Iterable[bytes | str], out: IO[bytes], *, total: int 
     ``line`` number; a line that cannot be classified gets ``{"id", "line", "error"[, "field"]}``."""
     from tqdm import tqdm
 
-    from pipeline.classify.model import ArticleInput, get_classifier
+    from pipeline.classify.classifier import ArticleInput, get_classifier
 
     classifier = None
     counts = {"lines": 0, "ok": 0, "errors": 0, "repaired": 0}
@@ -218,9 +227,36 @@ def classify_stream(lines: Iterable[bytes | str], out: IO[bytes], *, total: int 
     return counts
 
 
+def _instant(value: str) -> Any:
+    from datetime import UTC, datetime
+
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _classify_pending(args: argparse.Namespace) -> int:
+    from pipeline.classify import classify_pending
+    from pipeline.es.client import build_client
+    from pipeline.settings import load_settings
+
+    settings = load_settings()
+    report = classify_pending(settings, build_client(settings), limit=args.limit, now=args.now)
+    print(json.dumps(report, indent=2, default=str))
+    return 1 if report.get("failed") else 0
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     from pipeline.errors import ConfigError
 
+    if args.pending:
+        if args.input is not None:
+            raise ConfigError("give an input file or --pending, not both")
+        return _classify_pending(args)
+    if args.input is None:
+        raise ConfigError("an input file (or - for stdin) is required, or --pending")
     if args.input == "-":
         source, total = sys.stdin.buffer, None
     else:
@@ -282,11 +318,13 @@ def format_report(report: dict[str, Any]) -> str:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from pipeline.classify import evaluate
+    from pipeline.classify.classifier import get_classifier
     from pipeline.classify.head import THRESHOLDS_FILE
-    from pipeline.classify.model import get_classifier
 
     shared = args.shared or evaluate.SHARED_DIR
     labels = args.labels or evaluate.LABELS_FILE
+    if args.feedback is not None:
+        return _eval_feedback(args)
     if args.multilingual:
         return _eval_multilingual(args, shared)
     if args.train_motives or args.motives_real:
@@ -305,6 +343,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
         path = evaluate.write_baseline(report)
         print(f"pinned floors in {path}", file=sys.stderr)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def _eval_feedback(args: argparse.Namespace) -> int:
+    from pipeline.errors import ConfigError
+    from pipeline.feedback.agreement import format_agreement, reader_agreement
+
+    try:
+        rows = [json.loads(line) for line in args.feedback.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"not a feedback labels file: {exc}", path=str(args.feedback)) from exc
+    result = reader_agreement(rows)
+    print(json.dumps(result, indent=2) if args.json else format_agreement(result))
     return 0
 
 

@@ -16,10 +16,9 @@ from typing import Any
 
 from pipeline.errors import ConfigError, ServiceError
 from pipeline.es.client import mapped_errors
-from pipeline.settings import Settings
+from pipeline.settings import EMBEDDING_DIMS, Settings
 
 log = logging.getLogger(__name__)
-EMBEDDING_DIMS = 384
 
 KW: dict[str, Any] = {"type": "keyword"}
 DATE: dict[str, Any] = {"type": "date"}

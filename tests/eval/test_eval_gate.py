@@ -154,7 +154,7 @@ def test_time_split_trains_only_on_older_items(gate_data, monkeypatch):
 def test_classifier_decides_as_the_evaluated_model(gate_data):
     """The evaluation's features are the classifier's: same scores for every real item."""
     from pipeline.classify import gate_eval
-    from pipeline.classify.model import ArticleInput
+    from pipeline.classify.classifier import ArticleInput
 
     real = [i for i in gate_data.items if i.kind != "sample"]
     expected = gate_eval.deployed_predictions(gate_data)[:len(real)]

@@ -144,7 +144,7 @@ def test_an_onnx_process_classifies_like_the_reference_and_imports_nothing_of_th
 
     Peak RSS is VmHWM, not ``ru_maxrss``: Linux carries ``ru_maxrss`` across exec, so a child of
     this test process would report the parent's peak."""
-    from pipeline.classify.model import Classifier
+    from pipeline.classify.classifier import Classifier
 
     articles = [{"id": "a", "title": "Sample: North Korean troops and Russia's war",
                  "text": " ".join(SENTENCES) + " North Korea sent troops to fight for Russia in Kursk."}]
@@ -152,7 +152,7 @@ def test_an_onnx_process_classifies_like_the_reference_and_imports_nothing_of_th
                                                                      articles[0]["text"], "en")
     code = (
         "import json, sys\n"
-        "from pipeline.classify.model import get_classifier\n"
+        "from pipeline.classify.classifier import get_classifier\n"
         "from pipeline.procinfo import peak_rss_mb\n"
         "c = get_classifier()\n"
         f"r = c.classify_article({articles[0]['title']!r}, {articles[0]['text']!r}, 'en')\n"

@@ -123,7 +123,7 @@ def test_vectors_are_normalised_and_restatements_meet_across_languages(e5):
 
 
 def test_classifier_judges_other_languages_with_the_multilingual_gate_and_head(e5):
-    from pipeline.classify.model import ArticleInput, Classifier
+    from pipeline.classify.classifier import ArticleInput, Classifier
 
     results = Classifier().classify_articles([
         ArticleInput("북한군, 러시아 쿠르스크에 파병",

@@ -120,10 +120,20 @@ class Classifier:
                 scores[i] = 0.0
         return scores
 
-    def classify_sentences(self, sentences: list[str]) -> list[SentenceResult]:
-        """Motive scores of each sentence (no gate, no language check: English assumed)."""
+    def classify_sentences(self, sentences: list[str], language: str | None = None) -> list[SentenceResult]:
+        """Motive scores of each sentence (no gate). ``language`` is the article's: sentences not in
+        English are scored by the multilingual head when its build exists (MiniLM reads English
+        only), else by the English head as before."""
         sentences = [repair_text(s) for s in sentences]
-        vectors = self.embedder.embed(sentences) if sentences else np.zeros((0, 384))
+        loaded = None if (language or "en").startswith("en") else self.multilingual()
+        if loaded is not None:
+            e5, head = loaded
+            vectors = e5.embed(sentences) if sentences else np.zeros((0, e5.dims), np.float32)
+            scores = self._zero_headings(sentences, head.score(sentences, vectors))
+            return [self._sentence(text, i, row, head)
+                    for i, (text, row) in enumerate(zip(sentences, scores, strict=True))]
+        vectors = (self.embedder.embed(sentences) if sentences
+                   else np.zeros((0, self.embedder.dims), np.float32))
         scores = self.score(sentences, vectors)
         return [self._sentence(text, i, row) for i, (text, row) in enumerate(zip(sentences, scores,
                                                                                strict=True))]
@@ -147,7 +157,8 @@ class Classifier:
             guess = detect_language(f"{title}\n{body}", item.language)
             prepared.append((title, sentences, guess.code, guess.code in SUPPORTED_LANGUAGES))
         to_embed = [s for _, sents, _, supported in prepared if supported for s in sents]
-        vectors = self.embedder.embed(to_embed) if to_embed else np.zeros((0, 384), np.float32)
+        vectors = (self.embedder.embed(to_embed) if to_embed
+                   else np.zeros((0, self.embedder.dims), np.float32))
         all_scores = self.score(to_embed, vectors)
         # English titles are embedded in a call of their own, so the sentences' batches (and so
         # their int8 vectors and motives) stay as they were. The gate compares titles of three
@@ -155,7 +166,8 @@ class Classifier:
         # its headline plus one sentence (scoring it raised motive micro-F1 on real feed items
         # from 0.61 to 0.73 under outlet-grouped cross-validation).
         titles = [t for t, _, _, supported in prepared if supported and t]
-        title_vectors = self.embedder.embed(titles) if titles else np.zeros((0, 384), np.float32)
+        title_vectors = (self.embedder.embed(titles) if titles
+                         else np.zeros((0, self.embedder.dims), np.float32))
         title_rows = self.head.score(titles, title_vectors) if titles else np.zeros((0, len(self.head.ids)))
         topic = topic_vectors(self.embedder) if titles or to_embed else None
         foreign = [i for i, p in enumerate(prepared) if not p[3]]
@@ -204,10 +216,12 @@ class Classifier:
             return []
         e5, head = loaded
         sentences = [s for _, sents, _, _ in prepared for s in sents]
-        vectors = e5.embed(sentences) if sentences else np.zeros((0, 384), np.float32)
+        vectors = (e5.embed(sentences) if sentences
+                   else np.zeros((0, e5.dims), np.float32))
         scores = self._zero_headings(sentences, head.score(sentences, vectors))
         titles = [t for t, _, _, _ in prepared if t]
-        title_vectors = e5.embed(titles) if titles else np.zeros((0, 384), np.float32)
+        title_vectors = (e5.embed(titles) if titles
+                         else np.zeros((0, e5.dims), np.float32))
         title_rows = head.score(titles, title_vectors) if titles else np.zeros((0, len(head.ids)))
         topic = topic_vectors(e5)
         results, offset, title_at = [], 0, 0
