@@ -44,7 +44,7 @@ from pipeline.taxonomy import TopicTerms
 DENSITY_WEIGHT = 6.0
 TITLE_BONUS = 0.9        # title names North Korea with Russia/troops and the body has the partner
 TITLE_BOTH_BONUS = 0.4   # title names North Korea and Russia/Ukraine together
-HAND_THRESHOLD = 0.5     # the hand-tuned gate's cut-off (the taxonomy default when it was set)
+HAND_THRESHOLD = 0.5     # the hand-tuned gate's cut-off: the taxonomy's default on-topic threshold
 LEAD = 3  # body sentences that count as the lead, with the title
 NEAR = 2  # sentences either side in which a partner mention links an actor + deployment sentence
 

@@ -32,7 +32,8 @@ from pipeline.classify.embedder import (
 from pipeline.errors import ClassifierError
 from pipeline.settings import cache_dir
 
-# 2: the graph is written from the weights with onnx.helper (format 1 was a torch export).
+# Bumped whenever the files of a build change shape, so a build made by another release is rebuilt
+# rather than misread; 2 = the graph written from the weights with onnx.helper.
 FORMAT = 2
 BUILD_NAME = "minilm-l6-v2-onnx"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")

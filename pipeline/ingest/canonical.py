@@ -320,7 +320,7 @@ _PLAIN_PAIR = re.compile(r"[A-Za-z0-9_.~-]+=[A-Za-z0-9_.~-]*\Z")
 def _canonical(url: str) -> str:
     # Cached: a run meets the same link as feed link, page URL and rel=canonical. The split URL
     # is reused unless a wrapper came off, and every step that cannot change this URL (escapes
-    # without "%", IDNA of an ASCII host, an empty query) is skipped: a third of the old cost.
+    # without "%", IDNA of an ASCII host, an empty query) is skipped: this runs for every link.
     parts = urlsplit(url)
     if _may_wrap(parts.hostname or ""):
         unwrapped = resolve_redirect_link(url)

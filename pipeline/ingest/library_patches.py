@@ -36,8 +36,8 @@ def install_feedparser_speedups() -> None:
       time. Its ``mixin`` module gets a ``copy`` whose ``deepcopy`` makes a plain copy of such a
       dict and hands anything else to the real ``copy.deepcopy``.
     - ``FeedParserDict`` looks every key up through its alias table and five special cases, some
-      thirty times per entry. A key that is neither an alias nor special is now a plain dict
-      lookup; the others still take feedparser's own path.
+      thirty times per entry. A key that is neither an alias nor special becomes a plain dict
+      lookup; the others take feedparser's own path, so its behaviour is unchanged.
 
     Skipped if feedparser's layout is not the expected one. ``remove_feedparser_speedups``
     puts the stock code back (the benchmark's baseline is stock feedparser)."""
