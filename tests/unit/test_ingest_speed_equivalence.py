@@ -25,7 +25,9 @@ import pytest
 from pipeline.ingest import canonical, dedup
 from pipeline.ingest import parse as parse_mod
 from pipeline.ingest.parse import parse_feed
-from pipeline.language import _identifier, automaton_depth, detect_language
+from pipeline.language import detect_language
+from pipeline.language_identifier import automaton_depth
+from pipeline.language_identifier import identifier as _identifier
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "feeds"
@@ -144,7 +146,7 @@ def test_detect_language_matches_py3langid_on_corpus_samples():
 
 
 def test_the_model_automaton_depends_only_on_its_last_depth_bytes():
-    from pipeline.language import _KNOWN_DEPTHS
+    from pipeline.language_identifier import _KNOWN_DEPTHS
 
     ident = _identifier()
     states = len(ident.tk_output)
@@ -531,7 +533,7 @@ def test_a_fingerprint_travels_without_its_shingles_and_remakes_them() -> None:
 def test_the_unpacked_language_model_guesses_like_the_packed_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline import language
+    from pipeline import language_identifier as language
 
     monkeypatch.setenv("NEWSWATCH_CACHE_DIR", str(tmp_path))
     cls = language._vectorised_class()
