@@ -7,6 +7,7 @@ import json
 import pytest
 
 from pipeline.classify import get_classifier
+from pipeline.classify.e5_runtime import get_multilingual_embedder
 from pipeline.cli import main
 
 # SAMPLE DATA written for this test (not news).
@@ -49,7 +50,10 @@ def test_classify_writes_one_line_per_input_in_order(tmp_path, capsys):
     assert "military_technology.naval" in on["motives"] and "military_technology" in on["motives"]
     assert len(on["sentences"]) == 3 and on["sentences"][1]["motives"] == ["hard_currency"]
     assert off["on_topic"] is False and off["motives"] == []
-    assert de["on_topic"] is True and de["language_supported"] is False and de["motives"] == []
+    # German is read by multilingual-e5 when its build exists; without it, the keyword gate only
+    multilingual = get_multilingual_embedder() is not None
+    assert de["on_topic"] is True and de["language_supported"] is multilingual
+    assert multilingual or de["motives"] == []
     assert "classified 3 of 5 lines, 2 errors" in captured.err
 
 

@@ -72,7 +72,7 @@ def test_broken_config_names_the_file(tmp_path: Path, capsys, monkeypatch):
 
 
 def test_model_files_are_found(base_settings):
-    model, backend = run_checks(base_settings, only=["model"])
+    model, backend, multilingual = run_checks(base_settings, only=["model"])
     assert model.status == OK, model.message
     folder = model.message.split(" in ", 1)[1].split(": ", 1)[0]
     assert (Path(folder) / "config.json").exists()
@@ -80,6 +80,8 @@ def test_model_files_are_found(base_settings):
     # which backend classification will use: the numpy reference, or the ONNX build and whether int8 is on
     assert backend.name == "classifier-backend"
     assert backend.message.split()[0].rstrip(";") in {"numpy", "onnx-fp32", "onnx-int8"}, backend.message
+    # and whether items not in English get the multilingual model or the keyword gate only
+    assert multilingual.name == "multilingual" and multilingual.status in {OK, WARN}, multilingual.message
 
 
 def test_airflow_connections_from_the_environment(capsys, monkeypatch):
