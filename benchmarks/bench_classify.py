@@ -80,8 +80,8 @@ def child(backend: str, shared: Path, repeat: int) -> dict:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from pipeline.classify.embedder import default_threads
     from pipeline.classify.classifier import ArticleInput, Classifier
+    from pipeline.classify.embedder import default_threads
     from pipeline.classify.sentences import split_sentences
     from pipeline.procinfo import peak_rss_mb
 
@@ -129,9 +129,9 @@ def mixed_child(shared: Path, repeat: int) -> dict:
     import warnings
 
     warnings.filterwarnings("ignore")
+    from pipeline.classify.classifier import ArticleInput, Classifier
     from pipeline.classify.e5_runtime import get_multilingual_embedder
     from pipeline.classify.embedder import default_threads
-    from pipeline.classify.classifier import ArticleInput, Classifier
     from pipeline.classify.sentences import split_sentences
     from pipeline.procinfo import peak_rss_mb
 

@@ -31,13 +31,15 @@ from newswatch_airflow import ARTICLES, CLAIMS, default_args, env_schedule, run_
     doc_md=__doc__,
 )
 def newswatch_classify():
-    @task
+    # model inference goes to the CPU workers' queue, whose slots match the cores; the
+    # LocalExecutor ignores queues
+    @task(queue="cpu")
     def classify_articles() -> dict:
         from pipeline.classify import classify_pending
 
         return classify_pending(settings_from_airflow(), now=run_time(get_current_context()))
 
-    @task(outlets=[CLAIMS])
+    @task(outlets=[CLAIMS], queue="cpu")
     def extract_claims(classified: dict) -> dict:
         """Claims of the newly classified on-topic articles; emits the claims event if any."""
         from airflow.sdk.exceptions import AirflowSkipException

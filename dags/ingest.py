@@ -41,7 +41,10 @@ def newswatch_ingest():
 
         return plan_batches(settings_from_airflow(), int(os.environ.get("NEWSWATCH_INGEST_BATCHES", "2")))
 
-    @task(map_index_template="{{ source_ids | join(',') }}")
+    # the network-bound work (feeds, then article pages) goes to the I/O workers' queue; the
+    # LocalExecutor ignores queues. The label is cut to fit Airflow's 250-character column,
+    # which PostgreSQL enforces (a batch of many sources failed there, not on SQLite).
+    @task(map_index_template="{{ source_ids | join(',') | truncate(200) }}", queue="io")
     def poll(source_ids: list[str]) -> dict:
         from pipeline.ingest import ingest_once
         from pipeline.ingest.extract import extractor_from_environment

@@ -88,10 +88,12 @@ def format_summary(s: Summary, now: datetime | None = None) -> str:
             f"clusters {s.clusters} | alerts {alerts} | mails {s.mails}")
 
 
-def where_to_look(settings: Settings, started: list[Service]) -> str:
+def where_to_look(settings: Settings, started: list[Service], profile: str = "local") -> str:
     names = {svc.name for svc in started}
-    lines = ["", "newswatch is running on local services with the sample feeds (no internet needed):"]
-    for svc in registry.services(settings):
+    shape = (" (scaled: Celery workers, PostgreSQL, Redis, 3 Elasticsearch nodes)"
+             if profile == "scale" else "")
+    lines = ["", f"newswatch is running on local services{shape} with the sample feeds (no internet needed):"]
+    for svc in registry.services(settings, profile=profile):
         line = svc.guide(started=svc.name in names)
         if line:
             lines.append(line)
@@ -165,10 +167,10 @@ def _down_services(settings: Settings, services: list[str], say: Callable[[str],
 
 def _services(value: str) -> list[str]:
     names = [s.strip() for s in value.split(",") if s.strip()]
-    unknown = [n for n in names if n not in registry.SERVICES]
+    unknown = [n for n in names if n not in registry.REGISTRY]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown services {unknown}; choose from "
-                                         f"{', '.join(registry.SERVICES)}")
+                                         f"{', '.join(registry.REGISTRY)}")
     return registry.in_start_order(names)
 
 
@@ -178,8 +180,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Start Elasticsearch, the SMTP catcher, the sample feed server and Airflow, create "
                     "the indices, print where to look, then a live summary every few seconds until "
                     "Ctrl-C, which stops everything.")
-    parser.add_argument("--services", type=_services, default=list(registry.SERVICES),
-                        help=f"comma-separated subset of {','.join(registry.SERVICES)} (default: all)")
+    parser.add_argument("--services", type=_services, default=None,
+                        help=f"comma-separated subset of {','.join(registry.SERVICES)} (default: all; "
+                             f"with --scale: {','.join(registry.PROFILES['scale'])})")
+    parser.add_argument("--scale", action="store_true",
+                        help="run it the way it runs across machines: Airflow on the CeleryExecutor with "
+                             "PostgreSQL and Redis (scheduler, API server, dag-processor, an io and a cpu "
+                             "worker) and a three-node Elasticsearch cluster with one replica per index")
     parser.add_argument("--refresh", type=float, default=5.0, help="seconds between summary lines")
     parser.add_argument("--duration", type=float, default=0.0,
                         help="stop by itself after this many seconds (default: run until Ctrl-C)")
@@ -200,6 +207,17 @@ def _demo_defaults(started: list[Service], say: Callable[[str], None]) -> None:
             if not os.environ.get(var):
                 os.environ[var] = value
                 say(f"{var}={value} ({why}; set {var} to choose otherwise)")
+
+
+def _client_sees_every_node(say: Callable[[str], None]) -> None:
+    """The scaled stack's cluster is three nodes: the client (here and in every task) is given all
+    three, so losing one node loses no request."""
+    from pipeline.stack.es_cluster import cluster_urls
+
+    urls = ",".join(cluster_urls(os.environ.get("NEWSWATCH_ES_URL", "http://127.0.0.1:9200")))
+    if os.environ.get("NEWSWATCH_ES_URL") != urls:
+        os.environ["NEWSWATCH_ES_URL"] = urls
+        say(f"NEWSWATCH_ES_URL={urls} (the three nodes of the cluster)")
 
 
 class _Output:
@@ -281,11 +299,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     say = _Output(sys.stdout, sys.stderr)
     tell = _Output(sys.stderr, sys.stdout)  # errors: stderr first, stdout when stderr is gone
-    services: list[str] = args.services
+    profile = "scale" if getattr(args, "scale", False) else "local"
+    services: list[str] = args.services or list(registry.PROFILES[profile])
     code = 0
     with _StopSignals() as stops:
         settings: Settings | None = None
         try:
+            if profile == "scale":
+                _client_sees_every_node(say)
             _demo_defaults(registry.services(load_settings(), services), say)
             settings = load_settings()
             started = registry.services(settings, services)
@@ -296,7 +317,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             es = build_client(settings)
             with mapped_errors("creating the indices"):
                 ensure_indices(es, settings)
-            say(where_to_look(settings, started))
+                if profile == "scale":
+                    from pipeline.stack.es_cluster import apply_replicas
+
+                    apply_replicas(es, settings, 1)
+            say(where_to_look(settings, started, profile))
             _watch(es, settings, started, args.refresh, args.duration, say)
         except _Stopped as stopped:
             say(f"\n{signal.Signals(stopped.signum).name}: stopping")

@@ -17,13 +17,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("stack", help="start, stop or inspect the local services")
     actions = parser.add_subparsers(dest="stack_action", metavar="ACTION", required=True)
     up = actions.add_parser("up", help="start services (idempotent)")
-    up.add_argument("--services", type=_services, default=["elasticsearch", "smtp"],
-                    help=f"comma-separated, from {','.join(registry.SERVICES)}")
+    up.add_argument("--services", type=_services, default=None,
+                    help=f"comma-separated, from {','.join(registry.REGISTRY)} (default: elasticsearch,smtp; "
+                         "with --scale: every service of the scaled stack)")
+    up.add_argument("--scale", action="store_true",
+                    help="the scaled stack: 3 Elasticsearch nodes, PostgreSQL, Redis, Airflow on Celery")
     up.set_defaults(func=cmd_up)
     down = actions.add_parser("down", help="stop services (all by default)")
     down.add_argument("--services", type=_services, default=None)
     down.set_defaults(func=cmd_down)
     status = actions.add_parser("status", help="which services answer")
+    status.add_argument("--scale", action="store_true", help="the services of the scaled stack")
     status.set_defaults(func=cmd_status)
 
 
@@ -34,8 +38,9 @@ def _print(statuses: list[ServiceStatus]) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     settings = load_settings()
-    statuses = registry.up(settings, args.services)
-    _print([s for s in statuses if s.name in args.services])
+    names = args.services or (list(registry.PROFILES["scale"]) if args.scale else ["elasticsearch", "smtp"])
+    statuses = registry.up(settings, names)
+    _print([s for s in statuses if s.name in names])
     return 0
 
 
@@ -46,5 +51,5 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    _print(registry.status(load_settings()))
+    _print(registry.status(load_settings(), profile="scale" if args.scale else "local"))
     return 0

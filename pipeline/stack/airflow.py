@@ -109,10 +109,11 @@ def _smtp_connection(settings: Settings) -> str:
                        "login": cfg.username, "password": cfg.password, "extra": extra})
 
 
-def environment(settings: Settings, port: int | None = None) -> dict[str, str]:
-    """The environment of every Airflow process: Airflow config, connections and NEWSWATCH_*."""
+def environment(settings: Settings, port: int | None = None, air_home: Path | None = None) -> dict[str, str]:
+    """The environment of every Airflow process: Airflow config, connections and NEWSWATCH_*
+    (``air_home``: another AIRFLOW_HOME, the scaled stack's)."""
     port = port or api_port()
-    air_home = home(settings)
+    air_home = air_home or home(settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update({
         "AIRFLOW_HOME": str(air_home),
@@ -132,7 +133,6 @@ def environment(settings: Settings, port: int | None = None) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "AIRFLOW__SCHEDULER__CATCHUP_BY_DEFAULT": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("NEWSWATCH_AIRFLOW_LOG_LEVEL", "INFO"),
-        "AIRFLOW_CONN_ELASTICSEARCH_DEFAULT": _es_connection(settings),
         "AIRFLOW_CONN_SMTP_DEFAULT": _smtp_connection(settings),
         "NEWSWATCH_INDEX_PREFIX": settings.index_prefix,
         "NEWSWATCH_CONFIG_DIR": str(settings.config_dir),
@@ -158,6 +158,10 @@ def environment(settings: Settings, port: int | None = None) -> dict[str, str]:
         # plugin's endpoint) verifies them; a configured key and URL take precedence.
         env["NEWSWATCH_FEEDBACK_KEY"] = key.read_text().strip()
         env["NEWSWATCH_FEEDBACK_URL"] = f"{api_url(port)}/newswatch/feedback"
+    if "," not in settings.elasticsearch.url:
+        # A connection holds one host: a cluster given as several URLs reaches the tasks as
+        # NEWSWATCH_ES_URL alone, which settings_from_airflow keeps when no connection exists.
+        env["AIRFLOW_CONN_ELASTICSEARCH_DEFAULT"] = _es_connection(settings)
     if settings.sources_path:
         env["NEWSWATCH_SOURCES_FILE"] = str(settings.sources_path)
     if settings.subscriptions_path:
@@ -273,9 +277,9 @@ def admin_login(settings: Settings) -> tuple[str, str] | None:
     return next(iter(users.items()), None)
 
 
-def processes(settings: Settings) -> list[int]:
+def processes(settings: Settings, air_home: Path | None = None) -> list[int]:
     """Pids of every process whose environment carries our AIRFLOW_HOME (ours, by construction)."""
-    marker = f"AIRFLOW_HOME={home(settings)}".encode()
+    marker = f"AIRFLOW_HOME={air_home or home(settings)}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():

@@ -78,6 +78,22 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: fl
         time.sleep(interval)
 
 
+def settled(stack: LocalStack, n_articles: int) -> bool:
+    """All articles classified, their claims checked for novelty, and every alert sent."""
+    articles = [a for a in stack.docs("articles") if not a.get("duplicate_of")]
+    if len(articles) < n_articles or any(a.get("status") != "classified" for a in articles):
+        return False
+    if any(a.get("on_topic") and not a.get("claims_extracted") for a in articles):
+        return False
+    claims = stack.docs("claims")
+    if not claims or not all(c.get("novelty_checked") for c in claims):
+        return False
+    events = stack.docs("alerts", {"term": {"kind": "event"}})
+    bundles = stack.docs("alerts", {"term": {"kind": "bundle"}})
+    return bool(events) and all(e["status"] == "bundled" for e in events) and \
+        all(b["status"] == "sent" for b in bundles) and len(stack.alert_messages()) >= len(bundles)
+
+
 def sources_yaml(feeds: SampleFeedServer, outlets: list[str]) -> str:
     lines = ["# sample feeds of the in-process feed server (test data)", "defaults:", "  kind: rss",
              "  language: en", "  poll_minutes: 1", "  allow_private: true", "  timeout: 10", "sources:"]

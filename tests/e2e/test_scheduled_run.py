@@ -15,7 +15,7 @@ import pytest
 from pipeline.demo import load_sample
 from pipeline.stack import airflow as airflow_stack
 from pipeline.stack.processes import pid_alive
-from tests.e2e.support import SUBSCRIBER, LocalStack, local_stack, wait_until
+from tests.e2e.support import SUBSCRIBER, LocalStack, local_stack, settled, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -23,22 +23,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 FIRST = ("nw-first-contingent", "eo-the-price-of-a-brigade")
 # Released later: the wire report syndicated by a newspaper, i.e. the same claims from another outlet.
 COPY = "ch-first-contingent"
-
-
-def _settled(stack: LocalStack, n_articles: int) -> bool:
-    """All articles classified, their claims checked for novelty, and every alert sent."""
-    articles = [a for a in stack.docs("articles") if not a.get("duplicate_of")]
-    if len(articles) < n_articles or any(a.get("status") != "classified" for a in articles):
-        return False
-    if any(a.get("on_topic") and not a.get("claims_extracted") for a in articles):
-        return False
-    claims = stack.docs("claims")
-    if not claims or not all(c.get("novelty_checked") for c in claims):
-        return False
-    events = stack.docs("alerts", {"term": {"kind": "event"}})
-    bundles = stack.docs("alerts", {"term": {"kind": "bundle"}})
-    return bool(events) and all(e["status"] == "bundled" for e in events) and \
-        all(b["status"] == "sent" for b in bundles) and len(stack.alert_messages()) >= len(bundles)
 
 
 def _one_click_feedback_is_recorded_once(stack: LocalStack, message) -> None:
@@ -63,7 +47,7 @@ def test_scheduled_pipeline_alerts_once_per_new_claim(base_settings, es, tmp_pat
         wait_until(lambda: airflow_stack.status(stack.settings).running, 60, "Airflow to report healthy")
         started = time.monotonic()
         stack.release(len(FIRST))
-        wait_until(lambda: _settled(stack, len(FIRST)), 420, "the first items to be classified and alerted")
+        wait_until(lambda: settled(stack, len(FIRST)), 420, "the first items to be classified and alerted")
         first_wave = time.monotonic() - started
 
         articles = stack.docs("articles")

@@ -180,3 +180,61 @@ def test_environment_agrees_with_the_readme(compose, services, readme):
         for key in service.get("environment") or {}:
             if key.startswith("NEWSWATCH_"):
                 assert key in readme, key
+
+
+SCALE = {"redis", "es01", "es02", "es03", "airflow-worker-io", "airflow-worker-cpu", "feeds-io"}
+
+
+def test_the_scale_profile_adds_redis_three_es_nodes_and_two_workers(services):
+    assert SCALE <= set(services)
+    for name, service in services.items():
+        if name in SCALE:
+            assert service.get("profiles") == ["scale"], name
+        else:
+            assert not service.get("profiles"), f"{name} must run without a profile"
+    name, tag = _image_tag(services["redis"])
+    assert name == "redis" and re.fullmatch(r"\d+\.\d+(\.\d+)?", tag), "redis must be a pinned version"
+
+
+def test_the_three_es_nodes_form_one_cluster_of_the_pinned_version(services):
+    nodes = [services[n] for n in ("es01", "es02", "es03")]
+    envs = [n["environment"] for n in nodes]
+    assert [e["node.name"] for e in envs] == ["es01", "es02", "es03"]
+    for node, env in zip(nodes, envs, strict=True):
+        assert _image_tag(node) == ("docker.elastic.co/elasticsearch/elasticsearch", ES_VERSION)
+        assert "discovery.type" not in env, "a cluster node cannot be single-node"
+        assert env["cluster.name"] == envs[0]["cluster.name"]
+        assert set(env["discovery.seed_hosts"].split(",")) == {"es01", "es02", "es03"}
+        assert set(env["cluster.initial_master_nodes"].split(",")) == {"es01", "es02", "es03"}
+        assert "wait_for_nodes=3" in node["healthcheck"]["test"][1]
+    volumes = [n["volumes"][0].split(":")[0] for n in nodes]
+    assert len(set(volumes)) == 3, "each node needs its own data volume"
+
+
+def test_the_workers_serve_the_queues_the_dags_route_to(services):
+    dags = (REPO / "dags" / "ingest.py").read_text() + (REPO / "dags" / "classify.py").read_text()
+    assert 'queue="io"' in dags and 'queue="cpu"' in dags
+    queues = {}
+    for name in ("airflow-worker-io", "airflow-worker-cpu"):
+        command = services[name]["command"]
+        assert command[:3] == ["airflow", "celery", "worker"], name
+        queues[name] = command[command.index("--queues") + 1].split(",")
+        hostname = command[command.index("--celery-hostname") + 1].split("@")[0]
+        assert f'{hostname}@' in services[name]["healthcheck"]["test"][1], f"{name} pings another worker"
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert services[name]["build"]["args"]["AIRFLOW_VERSION"] == _airflow_pin()
+    assert queues == {"airflow-worker-io": ["io", "default"], "airflow-worker-cpu": ["cpu"]}
+
+
+def test_celery_settings_point_at_the_profile_services(compose, services, readme):
+    env = services["airflow-scheduler"]["environment"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "${AIRFLOW_EXECUTOR:-LocalExecutor}"
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+    assert "@postgres:5432/airflow" in env["AIRFLOW__CELERY__RESULT_BACKEND"]
+    header = COMPOSE.read_text().split("x-newswatch-env", 1)[0]
+    assert "AIRFLOW_EXECUTOR=CeleryExecutor" in header and "--profile scale" in header
+    nodes = "http://es01:9200,http://es02:9200,http://es03:9200"
+    for name in ("airflow-worker-io", "airflow-worker-cpu"):  # the tasks run there: every node
+        assert services[name]["environment"]["NEWSWATCH_ES_URL"] == nodes
+        assert services[name]["environment"]["AIRFLOW__CORE__EXECUTOR"] == env["AIRFLOW__CORE__EXECUTOR"]
+    assert "AIRFLOW_EXECUTOR=CeleryExecutor docker compose --profile scale up" in readme
