@@ -7,8 +7,9 @@ thresholds in ``pipeline.classify.motive_fit``. This module is what ``newswatch 
 Methods compared on the same held-out items:
 
 - ``today``: the shipped team-trained head (``pipeline.classify.head.MotiveHead`` with the
-  team-sentence fit and ``data/thresholds.json``) on the body sentences, as deployed until now;
-- ``today_title``: the same head with the title scored as one more unit;
+  team-sentence fit and ``data/thresholds.json``) on the body sentences only;
+- ``today_title``: the same head with the title scored as one more unit, which is what the
+  classifier does (a feed item's motive is often only in its headline);
 - ``keyword_rule``: a motive (or one of its children) has a taxonomy keyword in title or text;
 - ``learned``: the head of ``motive_fit`` (per-motive logistic regressions on MiniLM embeddings
   plus a keyword feature, the team's sentences as a prior), with thresholds from an inner
@@ -245,10 +246,10 @@ def motive_floors(report: dict[str, Any], methods: Sequence[str] = FLOOR_METHODS
                     k: round(max(0.0, v - max(margin, 1.0 / n)), 4) for k, (v, n) in entry.items()}
     return {"note": "motives on real data (pipeline.classify.motive_eval): on-topic English feed "
                     "items and articles; floors = measured - max(margin, one positive's share). "
-                    "'today' is the deployed head on body sentences, 'today_title' the same head "
-                    "with the title scored too, 'learned' the head trained on real sentences "
-                    "(evaluated, not deployed)",
-            "deployed": "today", "margin": margin, "measured": measured, "floors": floors}
+                    "'today' is the shipped head on body sentences only, 'today_title' the same "
+                    "head with the title scored too (as the classifier runs it), 'learned' the "
+                    "head trained on real sentences (evaluated, not deployed)",
+            "deployed": "today_title", "margin": margin, "measured": measured, "floors": floors}
 
 
 def write_motive_baseline(report: dict[str, Any], path: Path | None = None) -> None:
