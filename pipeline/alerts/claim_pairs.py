@@ -28,6 +28,13 @@ class Pair:
     a_date: str | None = None
     b_date: str | None = None
     ids: tuple[str, str] = ("", "")
+    # ISO 639-1 of each side when known (real items carry it); None: the team's English sentences
+    languages: tuple[str | None, str | None] = (None, None)
+
+    @property
+    def cross_language(self) -> bool:
+        a, b = self.languages
+        return bool(a and b and a != b)
 
 
 class _Resolver:
@@ -131,5 +138,6 @@ def load_real_pairs(shared: Path = SHARED) -> list[Pair]:
                                   item=f"line {n}", field=side)
         a, b = items[raw["a"]], items[raw["b"]]
         out.append(Pair(item_text(a), item_text(b), raw["relation"], "real", "real",
-                        a.get("published"), b.get("published"), (raw["a"], raw["b"])))
+                        a.get("published"), b.get("published"), (raw["a"], raw["b"]),
+                        (a.get("language"), b.get("language"))))
     return out

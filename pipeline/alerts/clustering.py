@@ -32,6 +32,7 @@ from pipeline.alerts.importance import importance
 from pipeline.alerts.ledger import es_call
 from pipeline.alerts.novelty import (
     DEFAULT_THRESHOLDS,
+    VECTOR_FIELDS,
     Match,
     NoveltyChecker,
     Thresholds,
@@ -67,7 +68,7 @@ def _stored_cluster(checker: NoveltyChecker, cid: str) -> Match | None:
         return Match(prev.event, prev.cluster, seq_no=prev.seq_no, primary_term=prev.primary_term)
     with mapped_errors("reading a claim cluster"):
         got = checker.es.options(ignore_status=404).get(index=checker.clusters_index, id=cid,
-                                                        source_excludes=["embedding"])
+                                                        source_excludes=list(VECTOR_FIELDS))
     if not got.get("found"):
         return None
     return Match("repeat", got["_source"], seq_no=got["_seq_no"], primary_term=got["_primary_term"])
@@ -121,13 +122,13 @@ def _persist_clusters(es: Any, checker: NoveltyChecker, ids: set[str], applied: 
                         resp = es.create(index=checker.clusters_index, id=cid, document=doc)
                     else:
                         resp = es.update(index=checker.clusters_index, id=cid,
-                                         doc={k: v for k, v in doc.items() if k != "embedding"},
+                                         doc={k: v for k, v in doc.items() if k not in VECTOR_FIELDS},
                                          if_seq_no=match.seq_no, if_primary_term=match.primary_term)
                 match.seq_no, match.primary_term = resp["_seq_no"], resp["_primary_term"]
                 break
             except ConflictError:
                 with mapped_errors(f"re-reading claim cluster {cid}"):
-                    got = es.get(index=checker.clusters_index, id=cid, source_excludes=["embedding"])
+                    got = es.get(index=checker.clusters_index, id=cid, source_excludes=list(VECTOR_FIELDS))
                 current = got["_source"]
                 for claim, event in applied.get(cid, []):
                     current = apply_event(current, claim, event, now_iso)

@@ -77,6 +77,11 @@ def new_cluster(claim: dict[str, Any], now_iso: str) -> dict[str, Any]:
         "previous_figures": [], "updates": 0, "last_event": "new", "last_claim_id": claim["id"],
         "attribution_kinds": [], "article_ids": [], "urls": [], "embedding": claim.get("embedding"),
     }
+    # The cluster is compared through its first claim's text, so it takes that claim's language
+    # and multilingual vector (absent ones stay absent: a null vector is not a vector).
+    for key in ("language", "embedding_xl", "embedding_xl_model"):
+        if claim.get(key):
+            cluster[key] = claim[key]
     return apply_claim(cluster, claim, "new", now_iso)
 
 

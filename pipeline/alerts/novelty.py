@@ -19,6 +19,11 @@ is how casualty and troop estimates evolve. Figures that differ from *different*
 claims (Seoul's 3,000 troops vs the Pentagon's 10,000), never a silent repeat. The window and
 thresholds are chosen by cross-validation over labelled pairs (``pipeline.alerts.novelty_eval``).
 
+Languages: MiniLM vectors of two languages are unrelated, so clusters in the claim's language are
+found by MiniLM kNN (``embedding``) and clusters in other languages by multilingual-e5 kNN
+(``embedding_xl``, same e5 build only). Across languages words cannot confirm anything, so the
+e5 cosine must be backed by the shared event or a shared figure, and every other check applies.
+
 Clusters themselves (outlets, figures, status) are kept by ``pipeline.alerts.clusters``; the
 words and event signatures compared here are read by ``pipeline.alerts.signatures``.
 """
@@ -41,6 +46,7 @@ from pipeline.alerts.signatures import (
     days_apart,
     event_conflict,
     event_match,
+    event_match_across_languages,
     event_signature,
     lexical_similarity,
     sources_compatible,
@@ -48,8 +54,8 @@ from pipeline.alerts.signatures import (
 from pipeline.alerts.status import add_dispute, is_denial
 from pipeline.claims.figures import Figure, figures_relation
 
-__all__ = ["Thresholds", "DEFAULT_THRESHOLDS", "same_claim", "judge", "judge_features", "conflict_with",
-           "Match", "NoveltyChecker"]
+__all__ = ["Thresholds", "DEFAULT_THRESHOLDS", "same_claim", "same_claim_across_languages", "judge",
+           "judge_features", "conflict_with", "Match", "NoveltyChecker", "VECTOR_FIELDS"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,14 @@ class Thresholds:
     # but chosen on all pairs under the 10% merge bound it stays off.
     cosine_event: float = 1.0
     event_days: float = 2.0
+    # Across languages MiniLM cosines mean nothing and content words never overlap, so a cluster
+    # in another language is compared by multilingual-e5 cosine (``embedding_xl``) instead, and
+    # e5 rates unrelated news sentences ~0.8 already: the bar sits high and is not enough alone.
+    # The claims must also share language-independent evidence: the event (action, object, two
+    # actors, no other place) or the same figure. 1.01 switches cross-language matching off.
+    # Chosen on all pairs: 0.80, the grid's lowest (0.80-0.84 tie on the real pairs, where the
+    # event checks, not the cosine, keep the different cross-language claims apart).
+    xl_cosine_min: float = 0.80
     k: int = 5
     num_candidates: int = 50
 
@@ -101,30 +115,51 @@ def same_claim(cosine: float, lexical: float, thresholds: Thresholds = DEFAULT_T
     return cosine >= thresholds.cosine_min and lexical >= thresholds.lexical_min
 
 
+def same_claim_across_languages(cosine: float, relation: str, match: bool,
+                                thresholds: Thresholds = DEFAULT_THRESHOLDS) -> bool:
+    """``same_claim`` for two languages: ``cosine`` is the multilingual-e5 cosine, and the
+    evidence words would give comes from the event signature or an agreeing figure instead."""
+    if cosine < thresholds.xl_cosine_min or relation == "disjoint":
+        return False
+    return match or relation == "same"
+
+
 def judge(cosine: float, lexical: float, cluster_text: str, cluster_figures: list[Figure],
           cluster_date: Any, claim_text: str, claim_figures: list[Figure], claim_date_: Any,
-          thresholds: Thresholds = DEFAULT_THRESHOLDS) -> tuple[bool, str]:
-    """Whether a claim joins a candidate cluster, and why (the reason is kept for error reports)."""
+          thresholds: Thresholds = DEFAULT_THRESHOLDS, cross_language: bool = False) -> tuple[bool, str]:
+    """Whether a claim joins a candidate cluster, and why (the reason is kept for error reports).
+    With ``cross_language`` the cosine is the multilingual-e5 one (see ``Thresholds``)."""
     sig_a, sig_b = event_signature(cluster_text), event_signature(claim_text)
     return judge_features(cosine, lexical, figures_relation(claim_figures, cluster_figures),
                           event_conflict(sig_a, sig_b), sources_compatible(sig_a.sources, sig_b.sources),
                           bool(cluster_figures or claim_figures), days_apart(cluster_date, claim_date_),
-                          thresholds, event_match(sig_a, sig_b))
+                          thresholds,
+                          (event_match_across_languages if cross_language else event_match)(sig_a, sig_b),
+                          cross_language)
 
 
 def judge_features(cosine: float, lexical: float, relation: str, conflict: str | None,
                    compatible: bool | None, has_figures: bool, gap: float | None,
-                   thresholds: Thresholds = DEFAULT_THRESHOLDS, match: bool = False) -> tuple[bool, str]:
-    """``judge`` on precomputed parts (the evaluation sweeps thresholds over these)."""
-    same_event_same_day = (match and gap is not None and gap <= thresholds.event_days
-                           and cosine >= thresholds.cosine_event)
-    if not same_claim(cosine, lexical, thresholds, relation) and not same_event_same_day:
+                   thresholds: Thresholds = DEFAULT_THRESHOLDS, match: bool = False,
+                   cross_language: bool = False) -> tuple[bool, str]:
+    """``judge`` on precomputed parts (the evaluation sweeps thresholds over these). Across
+    languages only the similarity test differs; the event, source, figure and date checks are
+    the same, so a translation is held to everything a paraphrase is."""
+    if cross_language:
+        similar = same_claim_across_languages(cosine, relation, match, thresholds)
+        near_identical = False  # a translation is never "the same statement" in MiniLM's sense
+    else:
+        same_event_same_day = (match and gap is not None and gap <= thresholds.event_days
+                               and cosine >= thresholds.cosine_event)
+        similar = same_claim(cosine, lexical, thresholds, relation) or same_event_same_day
+        near_identical = cosine >= thresholds.cosine_strict
+    if not similar:
         return False, "not similar enough"
     if conflict:
         return False, conflict
     if compatible is False and (has_figures or thresholds.split_sources):
         return False, "figures from different sources" if has_figures else "different sources"
-    if relation == "different" and compatible is not True and cosine < thresholds.cosine_strict:
+    if relation == "different" and compatible is not True and not near_identical:
         # A revised figure is an update when the same source is named on both sides, or the two
         # statements are near-identical; otherwise a different figure may be anyone's estimate.
         return False, "different figures without a common source"
@@ -170,42 +205,72 @@ class Match:
     status_event: str | None = None
 
 
+Candidate = tuple[float, dict[str, Any], int | None, int | None]
+VECTOR_FIELDS = ("embedding", "embedding_xl")
+
+
+def _same_language_filter(language: str, model: str) -> dict[str, Any]:
+    """Clusters MiniLM compares with a claim in ``language``: every cluster the e5 search does not
+    cover (``_other_language_filter``), i.e. that language, no language recorded, or no e5 vector
+    of the claim's build (clusters from before e5 vectors: compared as they always were)."""
+    return {"bool": {"should": [{"term": {"language": language}},
+                                {"bool": {"must_not": {"exists": {"field": "language"}}}},
+                                {"bool": {"must_not": {"term": {"embedding_xl_model": model}}}}]}}
+
+
+def _other_language_filter(language: str, model: str) -> dict[str, Any]:
+    """Clusters in another language whose e5 vector comes from the same build as the claim's."""
+    return {"bool": {"filter": [{"term": {"embedding_xl_model": model}}, {"exists": {"field": "language"}}],
+                     "must_not": [{"term": {"language": language}}]}}
+
+
 @dataclass
 class NoveltyChecker:
     """Finds the cluster of each claim. Clusters created or changed in this run are kept in memory
     (with their seq_no for optimistic concurrency) so claims later in the same run see them before
-    Elasticsearch refreshes."""
+    Elasticsearch refreshes.
+
+    Two searches per claim: MiniLM kNN over clusters in the claim's language (``embedding``), then
+    multilingual-e5 kNN over clusters in other languages (``embedding_xl``, same e5 build only).
+    Same-language candidates are judged first: words and MiniLM are the sharper evidence there."""
 
     es: Any
     clusters_index: str
     thresholds: Thresholds = DEFAULT_THRESHOLDS
     touched: dict[str, Match] = field(default_factory=dict)
     _fresh_ids: list[str] = field(default_factory=list)
-    _fresh_vecs: list[Any] = field(default_factory=list)  # numpy rows, imported lazily
+    _fresh_vecs: dict[str, list[Any]] = field(default_factory=dict)  # field -> numpy rows (or None)
 
-    def candidates(self, vector: list[float]) -> list[tuple[float, dict[str, Any], int | None, int | None]]:
+    def candidates(self, vector: list[float], vector_field: str = "embedding",
+                   filter_: dict[str, Any] | None = None,
+                   keep: Any = None) -> list[Candidate]:
+        """Clusters by cosine on ``vector_field``, best first; ``keep(cluster)`` picks which of the
+        clusters created in this run (not yet searchable) count, as ``filter_`` does in the index."""
         from pipeline.es.client import mapped_errors
 
         t = self.thresholds
+        knn: dict[str, Any] = {"field": vector_field, "query_vector": vector, "k": t.k,
+                               "num_candidates": t.num_candidates}
+        if filter_ is not None:
+            knn["filter"] = filter_
         with mapped_errors("the kNN search for similar claims"):
-            resp = self.es.search(
-                index=self.clusters_index, size=t.k, seq_no_primary_term=True,
-                knn={"field": "embedding", "query_vector": vector, "k": t.k,
-                     "num_candidates": t.num_candidates},
-                source_excludes=["embedding"],
-            )
+            resp = self.es.search(index=self.clusters_index, size=t.k, seq_no_primary_term=True, knn=knn,
+                                  source_excludes=list(VECTOR_FIELDS))
         out = []
         for hit in resp["hits"]["hits"]:
             cosine = 2.0 * float(hit["_score"]) - 1.0  # ES cosine score is (1 + cos) / 2
             out.append((cosine, hit["_source"], hit.get("_seq_no"), hit.get("_primary_term")))
-        if self._fresh_vecs:
+        rows = self._fresh_vecs.get(vector_field) or []
+        if rows:
             import numpy as np
 
-            sims = np.stack(self._fresh_vecs) @ np.asarray(vector, dtype=np.float32)
-            for cid, sim in zip(self._fresh_ids, sims, strict=True):
-                out.append((float(sim), self.touched[cid].cluster, None, None))
+            query = np.asarray(vector, dtype=np.float32)
+            for cid, row in zip(self._fresh_ids, rows, strict=True):
+                cluster = self.touched[cid].cluster
+                if row is not None and (keep is None or keep(cluster)):
+                    out.append((float(row @ query), cluster, None, None))
         # A cluster changed in this run: use our newer copy (and its seq_no) instead of the hit's.
-        best: dict[str, tuple[float, dict[str, Any], int | None, int | None]] = {}
+        best: dict[str, Candidate] = {}
         for cosine, src, seq, term in out:
             cid = src["id"]
             if cid in self.touched:
@@ -215,32 +280,49 @@ class NoveltyChecker:
                 best[cid] = (cosine, src, seq, term)
         return sorted(best.values(), key=lambda x: -x[0])
 
+    def _searches(self, claim: dict[str, Any]) -> list[tuple[bool, list[Candidate]]]:
+        """(cross-language?, candidates) for each search that applies to ``claim``."""
+        lang, model = claim.get("language"), claim.get("embedding_xl_model")
+        if not (lang and model and claim.get("embedding_xl")):
+            # No multilingual vector (no e5 build): MiniLM over every cluster, as before e5.
+            return [(False, self.candidates(claim["embedding"]))]
+
+        def other(c: dict[str, Any]) -> bool:
+            return c.get("language") not in (None, lang) and c.get("embedding_xl_model") == model
+
+        return [(False, self.candidates(claim["embedding"], "embedding", _same_language_filter(lang, model),
+                                        keep=lambda c: not other(c))),
+                (True, self.candidates(claim["embedding_xl"], "embedding_xl",
+                                       _other_language_filter(lang, model), keep=other))]
+
     def decide(self, claim: dict[str, Any], now_iso: str) -> Match:
         figures = [Figure.from_dict(f) for f in claim.get("figures") or []]
         disputes: list[tuple[str, str]] = []
-        for cosine, src, seq, term in self.candidates(claim["embedding"]):
-            if claim["id"] in (src.get("claim_ids") or []):
-                # Already applied by an interrupted run: keep the event recorded then.
-                match = Match(recorded_event(src, claim["id"]), src, cosine, 1.0, seq, term)
-                self.remember(match)
-                return match
-            if cosine < self.thresholds.cosine_figures:
-                break
-            lexical = lexical_similarity(claim["text"], src.get("text") or "")
-            same, why = judge(cosine, lexical, src.get("text") or "",
-                               [Figure.from_dict(f) for f in src.get("figures") or []],
-                               src.get("last_seen"), claim["text"], figures, claim_date(claim),
-                               self.thresholds)
-            if same:
-                event = claim_event(figures, src)
-                after = apply_claim(src, claim, event, now_iso)
-                match = Match(event, after, cosine, lexical, seq, term, disputes,
-                              status_event(src, after))
-                self.remember(match)
-                return match
-            reason = conflict_with(claim, figures, src, why, self.thresholds)
-            if reason and len(disputes) < 1:
-                disputes.append((src["id"], reason))
+        for cross_language, found in self._searches(claim):
+            floor = self.thresholds.xl_cosine_min if cross_language else self.thresholds.cosine_figures
+            for cosine, src, seq, term in found:
+                if claim["id"] in (src.get("claim_ids") or []):
+                    # Already applied by an interrupted run: keep the event recorded then.
+                    match = Match(recorded_event(src, claim["id"]), src, cosine, 1.0, seq, term)
+                    self.remember(match)
+                    return match
+                if cosine < floor:
+                    break
+                lexical = 0.0 if cross_language else lexical_similarity(claim["text"], src.get("text") or "")
+                same, why = judge(cosine, lexical, src.get("text") or "",
+                                  [Figure.from_dict(f) for f in src.get("figures") or []],
+                                  src.get("last_seen"), claim["text"], figures, claim_date(claim),
+                                  self.thresholds, cross_language)
+                if same:
+                    event = claim_event(figures, src)
+                    after = apply_claim(src, claim, event, now_iso)
+                    match = Match(event, after, cosine, lexical, seq, term, disputes,
+                                  status_event(src, after))
+                    self.remember(match)
+                    return match
+                reason = conflict_with(claim, figures, src, why, self.thresholds)
+                if reason and len(disputes) < 1:
+                    disputes.append((src["id"], reason))
         match = Match("new", new_cluster(claim, now_iso), disputes=disputes)
         if disputes:
             match.cluster = add_dispute(match.cluster, claim["id"], disputes[0][1], now_iso)
@@ -248,6 +330,8 @@ class NoveltyChecker:
         return match
 
     def remember(self, match: Match, vector: list[float] | None = None) -> None:
+        """Keep ``match``; with ``vector`` (the claim's MiniLM vector) the cluster is new in this
+        run and later claims must find it by both its vectors before Elasticsearch refreshes."""
         cid = match.cluster["id"]
         if cid in self.touched and match.seq_no is None:
             match.seq_no, match.primary_term = self.touched[cid].seq_no, self.touched[cid].primary_term
@@ -255,5 +339,8 @@ class NoveltyChecker:
         if vector is not None and cid not in self._fresh_ids:
             import numpy as np
 
+            xl = match.cluster.get("embedding_xl")
             self._fresh_ids.append(cid)
-            self._fresh_vecs.append(np.asarray(vector, dtype=np.float32))
+            self._fresh_vecs.setdefault("embedding", []).append(np.asarray(vector, dtype=np.float32))
+            self._fresh_vecs.setdefault("embedding_xl", []).append(
+                None if xl is None else np.asarray(xl, dtype=np.float32))

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["content_words", "lexical_similarity", "EventSignature", "event_signature", "event_conflict",
-           "event_match", "sources_compatible", "days_apart", "claim_date"]
+           "event_match", "event_match_across_languages", "sources_compatible", "days_apart", "claim_date"]
 
 
 _STOP = frozenset("""
@@ -116,7 +116,7 @@ _SOURCES = [(s, re.compile(p)) for s, p in (
     ("nato", r"nato (?:chief|says|confirms?)"),
 )]
 _PLACES = [(p, re.compile(r)) for p, r in (
-    ("kursk", r"kursk|kursk|kurski|kurskim"), ("donetsk", r"donetsk|donbas"),
+    ("kursk", r"kursk|kursk|kurski|kurskim"), ("donetsk", r"donetsk|donezk|doniec|donbas"),
     ("far_east", r"far east|vladivostok|dalek\w* wsch|fernen osten"),
     # Pyongyang is also the name for the government, so only its use as a place counts.
     ("pyongyang", r"(?:\bin|\bto|\bat|\binto|nach|\bw|tại) (?:pyongyang|pjöngjang|pjongjangu|bình nhưỡng)|"
@@ -209,6 +209,21 @@ def event_match(a: EventSignature, b: EventSignature) -> bool:
     two different places); ``event_conflict`` has already ruled out different stages."""
     return bool(a.actions & b.actions and a.objects & b.objects and len(a.actors & b.actors) >= 2
                 and (not a.places or not b.places or a.places & b.places))
+
+
+def event_match_across_languages(a: EventSignature, b: EventSignature) -> bool:
+    """``event_match`` for claims in two languages, where the evidence words would give is
+    missing: a common action and object, and two common actors *or* a common place, where the
+    source of a statement counts as an actor ("Ukraine's military intelligence" names Ukraine
+    even where the actor patterns of one language miss it)."""
+    def actors(sig: EventSignature) -> set[str]:
+        return set(sig.actors) | {s.partition("/")[0] for s in sig.sources}
+
+    if not (a.actions & b.actions and a.objects & b.objects):
+        return False
+    if a.places and b.places and not a.places & b.places:
+        return False
+    return len(actors(a) & actors(b)) >= 2 or bool(a.places & b.places)
 
 
 def _parse_date(value: Any) -> datetime | None:

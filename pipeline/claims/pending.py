@@ -29,6 +29,22 @@ def _pending_articles_query() -> dict[str, Any]:
     }}
 
 
+def _add_multilingual_vectors(docs: list[dict[str, Any]]) -> None:
+    """Give every claim, English ones included, a multilingual-e5 vector (``embedding_xl``) and the
+    identity of the build that made it: novelty compares a claim with clusters in *other*
+    languages by these, since MiniLM vectors of two languages are unrelated. Without a usable e5
+    build the claims go without (novelty then compares within a language only, as before)."""
+    from pipeline.classify.e5_runtime import get_multilingual_embedder
+
+    embedder = get_multilingual_embedder()
+    if embedder is None:
+        return
+    vectors = embedder.embed([d["text"] for d in docs])
+    for doc, vec in zip(docs, vectors, strict=True):
+        doc["embedding_xl"] = [round(float(x), 6) for x in vec]
+        doc["embedding_xl_model"] = embedder.identity
+
+
 def extract_pending_claims(settings: Settings, es: Any = None, *, now: datetime | None = None,
                            classifier: SentenceClassifier | None = None,
                            limit: int | None = None) -> dict[str, Any]:
@@ -78,6 +94,7 @@ def extract_pending_claims(settings: Settings, es: Any = None, *, now: datetime 
         vectors = get_embedder("exact").embed([d["text"] for d in all_docs])
         for doc, vec in zip(all_docs, vectors, strict=True):
             doc["embedding"] = [round(float(x), 6) for x in vec]
+        _add_multilingual_vectors(all_docs)
     report = bulk_write(es, settings.index("claims"), all_docs, op_type="create", refresh=True)
     bad_claims = {e["id"]: e for e in report.errors}
     done = []

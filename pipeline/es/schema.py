@@ -98,6 +98,16 @@ FIGURE = {"type": "nested", "properties": {
     "unit": KW, "qualifier": KW, "period": KW, "text": KW,
 }}
 
+# A second vector per claim and cluster, from multilingual-e5 (pipeline.alerts.novelty): MiniLM
+# vectors cannot compare a Polish claim with an English one, e5 vectors can. The model's identity
+# is stored beside it so vectors of another e5 build are never compared (a kNN filter); a claim
+# indexed before the field existed simply has none and is no cross-language candidate. New fields
+# only: ensure_indices/migrate add them to an existing index in place, the version stays.
+XL_VECTOR: dict[str, Any] = {
+    "embedding_xl": {"type": "dense_vector", "dims": EMBEDDING_DIMS, "index": True, "similarity": "cosine"},
+    "embedding_xl_model": KW,
+}
+
 CLAIMS = IndexSpec("claims", 1, {
     "id": KW, "article_id": KW, "source_id": KW, "source_name": KW_NAME, "outlet": KW_NAME,
     "outlets": KW_NAME, "url": KW_URL, "title": TEXT_KW, "text": TEXT_KW, "position": INT, "origin": KW,
@@ -109,6 +119,7 @@ CLAIMS = IndexSpec("claims", 1, {
     "figures": FIGURE, "has_figures": BOOL, "hedged": BOOL, "hedges": KW,
     "embedding": {"type": "dense_vector", "dims": EMBEDDING_DIMS, "index": True,
                   "similarity": "cosine"},
+    **XL_VECTOR,
     "cluster_id": KW, "novelty": KW, "similarity": FLOAT, "duplicate_of_article": KW, "syndicated": BOOL,
     "corroborating_outlets": KW, "independent_outlets": INT, "novelty_checked": BOOL,
     "novelty_checked_at": DATE,
@@ -155,6 +166,9 @@ CLUSTERS = IndexSpec("clusters", 1, {
     "status_history": {"properties": {"status": KW, "at": DATE, "why": TEXT}},
     "embedding": {"type": "dense_vector", "dims": EMBEDDING_DIMS, "index": True,
                   "similarity": "cosine"},
+    # the language of the representative claim: which of the two vectors a new claim compares by
+    "language": KW,
+    **XL_VECTOR,
 })
 
 # One document per verdict from a signed link in an email (pipeline.feedback): the id comes from

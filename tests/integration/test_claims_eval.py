@@ -8,17 +8,24 @@ Floors sit a little under the figures measured when the event and time checks we
   (before the checks, with the old shipped thresholds: 0.148 / 0.042 / 0.529);
 * team: 0.810 / 0.105 / 0.825.
 
+Cross-language pairs compared by multilingual-e5 cosine plus a shared event (when the e5 build is
+there): real 0.630 [0.44, 0.80] / 0.167 [0.04, 0.33] / 0.706 cross-validated, one same-language
+pair fewer than before because the folds no longer choose the low same-day event bar that used
+to catch translations; the shipped defaults (in-sample) 0.889 / 0.083 / 0.843, from 0.778 / 0.083.
+
 The issue's target (recall >= 0.9 with <= 10% merged) is not reached; see the report's errors.
 """
 
 from __future__ import annotations
 
 from pipeline.alerts.novelty_eval import evaluate_pairs, format_report
+from pipeline.classify.e5_runtime import get_multilingual_embedder
 
 # (cross-validated) recall floor, merge-rate ceiling, 3-way accuracy floor
 FLOORS = {"real": (0.55, 0.25, 0.62), "team": (0.70, 0.20, 0.72)}
-# The shipped defaults on the real pairs (in-sample: they were chosen on all pairs).
-FLOOR_REAL_FIXED_RECALL = 0.70
+# The shipped defaults on the real pairs (in-sample: they were chosen on all pairs). Without the
+# e5 build the cross-language pairs fall back to MiniLM, which misses them (measured 0.778).
+FLOOR_REAL_FIXED_RECALL = 0.85 if get_multilingual_embedder() is not None else 0.70
 CEILING_REAL_FIXED_MERGE = 0.15
 
 

@@ -48,3 +48,9 @@ def test_a_german_article_yields_claims_scored_by_the_multilingual_head(es, sett
                                               source={"exclude_vectors": False})["hits"]["hits"]]
     assert {c["language"] for c in claims} == {"de"}
     assert all(c["article_id"] == "a-de" and len(c["embedding"]) == 384 for c in claims)
+    # Every claim also carries the multilingual vector novelty compares across languages, with the
+    # build that made it (so vectors of two builds are never compared).
+    embedder = get_multilingual_embedder()
+    assert all(len(c["embedding_xl"]) == embedder.dims and c["embedding_xl_model"] == embedder.identity
+               for c in claims)
+    assert all(c["embedding_xl"] != c["embedding"] for c in claims)

@@ -52,3 +52,52 @@ def test_a_treaty_signing_and_its_entry_into_force_are_two_events(es, settings):
     assert store(es, settings, fresh(es, settings), claim("s1", SIGNED, "2024-12-01T09:00:00Z")) == "new"
     later = fresh(es, settings).decide(claim("s2", IN_FORCE, "2024-12-04T09:00:00Z"), NOW)
     assert later.event == "new" and later.cluster["id"] == "cl-s2"
+
+
+# Across languages: MiniLM vectors of two languages are unrelated, so a claim is compared with
+# clusters in other languages by its multilingual vector (``embedding_xl``). The vectors here are
+# made up (cosine 0.9 between the two sides) so the test pins the search and the decision, not e5.
+KILLED_EN = "Ukraine's military intelligence says 200 North Korean soldiers were killed in the Kursk region."
+KILLED_DE = ("Nach Angaben des ukrainischen Militärgeheimdienstes wurden in der Region Kursk 200 "
+             "nordkoreanische Soldaten getötet.")
+KILLED_DE_DONETSK = KILLED_DE.replace("Kursk", "Donezk")
+
+
+def xl_vector(cosine: float) -> list[float]:
+    """A unit vector at ``cosine`` from the first axis."""
+    vec = [0.0] * 384
+    vec[0], vec[1] = cosine, (1.0 - cosine * cosine) ** 0.5
+    return vec
+
+
+def xl_claim(cid: str, text: str, language: str, cosine: float, model: str = "e5-test") -> dict[str, Any]:
+    return claim(cid, text, "2024-12-16T09:00:00Z") | {
+        "language": language, "embedding_xl": xl_vector(cosine), "embedding_xl_model": model}
+
+
+def test_a_translation_joins_the_cluster_of_another_language_a_different_claim_does_not(es, settings):
+    assert store(es, settings, fresh(es, settings), xl_claim("x1", KILLED_EN, "en", 1.0)) == "new"
+    stored = es.get(index=settings.index("clusters"), id="cl-x1")["_source"]
+    assert stored["language"] == "en" and stored["embedding_xl_model"] == "e5-test"
+    de = fresh(es, settings).decide(xl_claim("x2", KILLED_DE, "de", 0.9), NOW)
+    assert de.event == "repeat" and de.cluster["id"] == "cl-x1"
+    assert abs(de.cosine - 0.9) < 1e-3  # judged by the multilingual cosine, not MiniLM's
+    # Another place, however close the vectors: a different claim.
+    other = fresh(es, settings).decide(xl_claim("x3", KILLED_DE_DONETSK, "de", 0.9), NOW)
+    assert other.event == "new" and other.cluster["id"] == "cl-x3"
+    # Vectors of another e5 build are never compared: that cluster is left to MiniLM, as before e5.
+    checker = fresh(es, settings)
+    query = xl_claim("x4", KILLED_DE, "de", 0.9, model="e5-other")
+    assert [c for ok, found in checker._searches(query) if ok for c in found] == []
+    assert abs(checker.decide(query, NOW).cosine - 0.9) > 0.05
+
+
+def test_a_translation_finds_a_cluster_made_earlier_in_the_same_run(es, settings):
+    from pipeline.es.schema import ensure_indices
+
+    ensure_indices(es, settings, ["clusters"])
+    checker = fresh(es, settings)
+    assert checker.decide(xl_claim("y1", KILLED_EN, "en", 1.0), NOW).event == "new"
+    de = checker.decide(xl_claim("y2", KILLED_DE, "de", 0.9), NOW)
+    assert de.event == "repeat" and de.cluster["id"] == "cl-y1"
+    assert checker.decide(xl_claim("y3", KILLED_DE, "de", 0.5), NOW).event == "new"  # below the bar

@@ -14,13 +14,23 @@ from pipeline.alerts.novelty import (
     judge,
     judge_features,
 )
+from pipeline.alerts.novelty_eval import (
+    Features,
+    _counts,
+    _groups,
+    _objective,
+    bootstrap,
+    metrics,
+    predict,
+    select,
+)
 from pipeline.alerts.novelty_eval import Pair as EvalPair
-from pipeline.alerts.novelty_eval import _groups, bootstrap, metrics
 from pipeline.alerts.signatures import (
     claim_date,
     days_apart,
     event_conflict,
     event_match,
+    event_match_across_languages,
     event_signature,
     sources_compatible,
 )
@@ -186,3 +196,94 @@ def test_a_bad_real_pair_names_the_file_the_line_and_the_field(tmp_path):
     (pair,) = load_real_pairs(tmp_path)
     assert pair.a == "T. S." and pair.a_date == "2024-06-19" and pair.group == "real"
     assert load_real_pairs(tmp_path / "absent") == []
+
+
+# Across languages: the cosine given is multilingual-e5's, and the event must be shared.
+KILLED_EN = "Ukraine's military intelligence says 200 North Korean soldiers were killed in the Kursk region."
+KILLED_DE = ("Nach Angaben des ukrainischen Militärgeheimdienstes wurden in der Region Kursk 200 "
+             "nordkoreanische Soldaten getötet.")
+KILLED_DE_DONETSK = ("Nach Angaben des ukrainischen Militärgeheimdienstes wurden in der Region Donezk 200 "
+                     "nordkoreanische Soldaten getötet.")
+CAPTURED_PL = "Ukraina pojmała w obwodzie kurskim dwóch żołnierzy z Korei Północnej."
+
+
+def test_a_translation_is_caught_across_languages_by_its_event():
+    en, de = event_signature(KILLED_EN), event_signature(KILLED_DE)
+    assert event_match_across_languages(en, de)
+    same, why = judge(0.86, 0.0, KILLED_EN, parse_figures(KILLED_EN), "2024-12-16", KILLED_DE,
+                      parse_figures(KILLED_DE), "2024-12-16", T, cross_language=True)
+    assert same, why
+    # The same e5 cosine decides nothing on its own: without a shared event or figure, no merge.
+    assert judge_features(0.95, 0.0, "none", None, None, False, 0.0, T, match=False,
+                          cross_language=True) == (False, "not similar enough")
+    # MiniLM's bars do not apply across languages (no content words are shared there) ...
+    assert judge_features(0.81, 0.0, "none", None, None, False, 0.0, T, match=True, cross_language=True)[0]
+    assert not judge_features(0.81, 0.0, "none", None, None, False, 0.0, T, match=False)[0]
+    # ... and switched off, nothing in another language is ever the same claim.
+    off = replace(T, xl_cosine_min=1.01)
+    assert not judge(0.99, 0.0, KILLED_EN, [], "2024-12-16", KILLED_DE, [], "2024-12-16", off,
+                     cross_language=True)[0]
+
+
+def test_different_claims_in_two_languages_are_not_merged():
+    # another place
+    same, why = judge(0.93, 0.0, KILLED_EN, [], "2024-12-16", KILLED_DE_DONETSK, [], "2024-12-16", T,
+                      cross_language=True)
+    assert not same, why
+    assert "places" in (event_conflict(event_signature(KILLED_EN), event_signature(KILLED_DE_DONETSK)) or "")
+    # another action on the same front (killed vs captured)
+    same, why = judge(0.9, 0.0, KILLED_EN, [], "2024-12-16", CAPTURED_PL, [], "2024-12-16", T,
+                      cross_language=True)
+    assert not same
+    # the same kind of event months later is new
+    same, why = judge(0.95, 0.0, KILLED_EN, [], "2024-12-16", KILLED_DE, [], "2025-04-20", T,
+                      cross_language=True)
+    assert not same and "days apart" in why
+    # figures that differ, from different sources: never a silent repeat
+    seoul = "South Korea's spy agency says North Korea has sent 3,000 troops to Russia."
+    pentagon_pl = "Pentagon: Korea Północna wysłała do Rosji 10 000 żołnierzy."
+    same, why = judge(0.92, 0.0, seoul, parse_figures(seoul), "2024-10-23", pentagon_pl,
+                      parse_figures(pentagon_pl), "2024-10-24", T, cross_language=True)
+    assert not same, why
+
+
+def test_across_languages_a_place_or_a_source_stands_in_for_a_second_actor():
+    a = event_signature("Two North Korean soldiers were captured in Kursk, Kyiv's intelligence said.")
+    b = event_signature("Dwóch żołnierzy Korei Północnej wzięto do niewoli w obwodzie kurskim.")
+    assert "capture" in a.actions & b.actions and "troops" in a.objects & b.objects
+    assert event_match_across_languages(a, b) and not event_match(a, b)  # one common actor, one place
+    # "military intelligence" names the Ukrainian service (a source) but no actor pattern matches it
+    c = event_signature("North Korean troops were captured, the military intelligence agency said.")
+    d = event_signature("Budanow: żołnierze Korei Północnej trafili do niewoli.")
+    assert event_match_across_languages(c, d) and not event_match(c, d)
+
+
+def test_pairs_know_when_they_cross_languages():
+    assert EvalPair("a", "b", "repeat", languages=("en", "pl")).cross_language
+    assert not EvalPair("a", "b", "repeat", languages=("en", "en")).cross_language
+    assert not EvalPair("a", "b", "repeat").cross_language  # the team's pairs: no language given
+
+
+def test_selection_by_parts_finds_what_judging_every_pair_finds():
+    """``select`` judges same- and cross-language pairs apart and adds the counts: it must pick the
+    setting that judging every pair under every setting picks."""
+    def f(cos: float, cross: bool, match: bool = True, gap: float = 0.5) -> Features:
+        return Features(cos, 0.2, "none", None, None, False, gap, match, cross_language=cross)
+
+    data = [("repeat", f(0.66, False)), ("different", f(0.62, False)), ("repeat", f(0.72, False)),
+            ("repeat", f(0.83, True)), ("different", f(0.81, True)), ("repeat", f(0.87, True, gap=12.0)),
+            ("different", f(0.9, True, match=False)), ("update", f(0.58, False))]
+    pairs = [EvalPair("", "", g, ids=(str(i), f"{i}b")) for i, (g, _) in enumerate(data)]
+    grid = [replace(T, cosine_min=c, xl_cosine_min=x, window_days=w)
+            for c in (0.55, 0.65, 0.7) for x in (0.8, 0.82, 0.86, 1.01) for w in (3.0, 14.0)]
+    gold = [g for g, _ in data]
+    n_same = sum(g != "different" for g in gold)
+
+    def brute() -> object:
+        scored = [(_objective(_counts(gold, [predict(x, t)[0] for _, x in data]), n_same,
+                              len(gold) - n_same, len(gold)), -i, t) for i, t in enumerate(grid)]
+        return max(scored, key=lambda s: (s[0], s[1]))[2]
+
+    chosen = select(list(zip(pairs, [x for _, x in data], strict=True)), grid)
+    assert chosen == brute()
+    assert chosen.xl_cosine_min == 0.82 and chosen.window_days == 14.0
