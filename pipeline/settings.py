@@ -46,6 +46,10 @@ class ElasticsearchSettings:
     ca_certs: str | None = None
     verify_certs: bool = True
     request_timeout: float = 30.0
+    # Replicas of every index: a count, or a range Elasticsearch keeps within the data nodes it
+    # has ("0-1": none on a single node, where a replica could never be placed and would keep the
+    # cluster yellow, one as soon as a second node joins).
+    replicas: str = "0-1"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,6 +174,7 @@ def load_settings() -> Settings:
         ca_certs=_env("ES_CA_CERTS"),
         verify_certs=_env_bool("ES_VERIFY_CERTS", True),
         request_timeout=float(_env("ES_TIMEOUT", "30") or 30),
+        replicas=_env("ES_REPLICAS", "0-1") or "0-1",
     )
     smtp = SmtpSettings(
         host=_env("SMTP_HOST", "127.0.0.1") or "",

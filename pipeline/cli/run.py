@@ -317,10 +317,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             es = build_client(settings)
             with mapped_errors("creating the indices"):
                 ensure_indices(es, settings)
-                if profile == "scale":
-                    from pipeline.stack.es_cluster import apply_replicas
-
-                    apply_replicas(es, settings, 1)
             say(where_to_look(settings, started, profile))
             _watch(es, settings, started, args.refresh, args.duration, say)
         except _Stopped as stopped:

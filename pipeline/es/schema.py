@@ -62,8 +62,8 @@ class IndexSpec:
             "index_patterns": [f"{settings.index(self.kind)}-v*"],
             "priority": 200,
             "template": {
-                "settings": {"number_of_shards": self.shards, "number_of_replicas": 0,
-                             "refresh_interval": "1s"},
+                "settings": {"number_of_shards": self.shards, "refresh_interval": "1s",
+                             **replica_settings(settings.elasticsearch.replicas)},
                 "mappings": self.mappings(),
             },
             "_meta": {"newswatch_version": self.version},
@@ -232,7 +232,7 @@ def ensure_indices(es: Any, settings: Settings, kinds: list[str] | None = None,
             es.indices.put_index_template(name=alias, body=spec.template_body(settings))
             current = alias_target(es, alias)
             if current is not None:
-                _update_in_place(es, spec, current)
+                _update_in_place(es, spec, current, settings)
                 out[alias] = current
                 continue
             if es.indices.exists(index=alias):
@@ -257,9 +257,37 @@ def ensure_missing_indices(es: Any, settings: Settings, kinds: list[str]) -> Non
         ensure_indices(es, settings, missing)
 
 
-def _update_in_place(es: Any, spec: IndexSpec, index: str) -> None:
+def replica_settings(value: str) -> dict[str, Any]:
+    """Index settings for ``NEWSWATCH_ES_REPLICAS``: ``"2"`` is a fixed count, ``"0-1"`` or
+    ``"1-all"`` a range Elasticsearch adjusts to the number of data nodes."""
+    text = str(value).strip().lower()
+    if re.fullmatch(r"\d{1,2}", text):
+        return {"number_of_replicas": int(text), "auto_expand_replicas": "false"}
+    if re.fullmatch(r"\d{1,2}-(?:\d{1,2}|all)", text):
+        low, high = text.split("-")
+        if high == "all" or int(low) <= int(high):
+            return {"auto_expand_replicas": text}
+    raise ConfigError(f"NEWSWATCH_ES_REPLICAS={value!r}: expected a replica count (\"1\") or a range "
+                      "kept within the data nodes (\"0-1\", \"1-all\")")
+
+
+def _apply_replicas(es: Any, index: str, wanted: dict[str, Any]) -> None:
+    """Bring an existing index to the configured replicas (a dynamic setting: no reindex)."""
+    current = es.indices.get_settings(index=index)[index]["settings"]["index"]
+    expand = str(current.get("auto_expand_replicas", "false")).lower()
+    if "auto_expand_replicas" in wanted and "number_of_replicas" not in wanted:
+        if expand != wanted["auto_expand_replicas"]:
+            es.indices.put_settings(index=index, settings={"index": wanted})
+    elif expand != "false" or int(current.get("number_of_replicas", 0)) != wanted["number_of_replicas"]:
+        es.indices.put_settings(index=index, settings={"index": wanted})
+
+
+def _update_in_place(es: Any, spec: IndexSpec, index: str, settings: Settings | None = None) -> None:
     """Apply the compatible part of a mapping change (new fields, ``ignore_above``) to an existing
-    index of the same version; anything else needs ``newswatch es migrate`` (a version bump)."""
+    index of the same version; anything else needs ``newswatch es migrate`` (a version bump).
+    The replica setting follows the configuration whatever the version."""
+    if settings is not None:
+        _apply_replicas(es, index, replica_settings(settings.elasticsearch.replicas))
     meta = es.indices.get_mapping(index=index)[index]["mappings"].get("_meta", {})
     if meta.get("newswatch_version") != spec.version:
         return  # another version: migrate's business

@@ -10,9 +10,9 @@ Every node is master-eligible and holds data, so the cluster keeps a quorum (2 o
 shard a copy when one node is lost. ``cluster.initial_master_nodes`` is given only while the
 cluster has never formed (Elasticsearch warns against it afterwards).
 
-Indices get one replica with :func:`apply_replicas` (their templates say 0, right for one node):
-with three nodes a node's loss turns the cluster yellow, never red, and the replicas are rebuilt
-when it returns (green).
+Indices get one replica from their templates (``NEWSWATCH_ES_REPLICAS``, by default ``0-1``:
+Elasticsearch keeps none on one node and one from two nodes on): with three nodes a node's loss
+turns the cluster yellow, never red, and the replicas are rebuilt when it returns (green).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 from pipeline.errors import SetupError
-from pipeline.settings import Settings
 from pipeline.stack.elasticsearch import (
     ES_VERSION,
     _chown_tree,
@@ -40,7 +39,7 @@ from pipeline.stack.ports import port_is_free
 from pipeline.stack.processes import processes_using, read_pid, stop_pid, tail, wait_for
 from pipeline.stack.service import Service, ServiceStatus
 
-__all__ = ["ClusterNode", "ElasticsearchClusterService", "apply_replicas", "cluster_urls"]
+__all__ = ["ClusterNode", "ElasticsearchClusterService", "cluster_urls"]
 
 NODES = 3
 
@@ -223,28 +222,3 @@ class ElasticsearchClusterService(Service):
         return (f"  Elasticsearch  {self.url()}   (3 nodes, aliases {self.settings.index('*')}, "
                 "1 replica)")
 
-
-def apply_replicas(es: Any, settings: Settings, replicas: int = 1) -> list[str]:
-    """Give the indices of ``settings`` (and their templates, for indices a migration creates
-    later) ``replicas`` replicas; returns the indices changed.
-
-    Called after the indices exist. ``ensure_indices`` puts the templates again with their own
-    replica count, so a scaled stack calls this after it too.
-    """
-    pattern = f"{settings.index_prefix}-*"
-    templates = es.options(ignore_status=404).indices.get_index_template(name=pattern)
-    for item in templates.get("index_templates", []):
-        body = {k: v for k, v in item["index_template"].items()  # minus what the system manages
-                if not k.startswith(("created_date", "modified_date"))}
-        body.setdefault("template", {}).setdefault("settings", {})
-        body["template"]["settings"].setdefault("index", {})
-        body["template"]["settings"]["index"]["number_of_replicas"] = replicas
-        body["template"]["settings"].pop("number_of_replicas", None)
-        es.indices.put_index_template(name=item["name"], body=body)
-    resp = es.indices.get_settings(index=pattern, name="index.number_of_replicas",
-                                   allow_no_indices=True, expand_wildcards="open")
-    changed = [name for name, doc in resp.items()
-               if int(doc["settings"]["index"]["number_of_replicas"]) != replicas]
-    if changed:
-        es.indices.put_settings(index=",".join(changed), settings={"index": {"number_of_replicas": replicas}})
-    return changed

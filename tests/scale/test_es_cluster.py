@@ -15,7 +15,7 @@ from pipeline.errors import NewswatchError, SetupError
 from pipeline.es.client import build_client
 from pipeline.es.schema import ensure_indices
 from pipeline.stack.elasticsearch import find_java_home
-from pipeline.stack.es_cluster import ElasticsearchClusterService, apply_replicas
+from pipeline.stack.es_cluster import ElasticsearchClusterService
 from pipeline.stack.ports import free_port, port_is_free
 from tests.ingest_support import NOW, ingest_feeds_only, rss, source
 from tests.scale.support import open_state_dir
@@ -62,8 +62,7 @@ def test_a_node_killed_mid_ingest_loses_no_article(cluster, http_server):
     settings = cluster.settings
     es = build_client(settings)
     assert len(es.transport.node_pool.all()) == 3, "the client was not given every node"
-    ensure_indices(es, settings)
-    apply_replicas(es, settings, 1)
+    ensure_indices(es, settings)  # the default replicas, "0-1", give one replica on three nodes
     assert cluster.wait_status("green", 120), cluster.cluster_health()
     replicas = es.indices.get_settings(index=settings.index("articles"), name="index.number_of_replicas")
     assert {v["settings"]["index"]["number_of_replicas"] for v in replicas.values()} == {"1"}
