@@ -128,4 +128,10 @@ def article_claims(article: dict[str, Any], classifier: SentenceClassifier) -> l
         raise ValueError(f"classifier returned {len(results)} results for {len(batch)} sentences")
     body = select_claims(sentences, results[:len(sentences)])
     head = headline_claim(article, results[-1], topical=topical) if head_text else None
+    english = (article.get("language") or "en").startswith("en")
+    if head is not None and body and not english and not head.figures and head.attribution.kind == "none":
+        # Without a verb lexicon for the language, a headline with neither a figure nor a source
+        # may be a label ("Defeat at the front"); when the body has claims of its own, those
+        # carry the article and the headline would only open a vague cluster of its own.
+        head = None
     return merge_headline(head, body)

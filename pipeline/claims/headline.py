@@ -13,7 +13,8 @@ section labels ("Live:", ": What we know"),
   * in English it has a verb (a finite or infinitive form from a headline-verb lexicon, an
     auxiliary, or an -ed participle): "North Korean troops in Kursk: timeline" is a label, not a
     claim. Other languages skip the verb test (no lexicon here; a short label is caught by the
-    word count);
+    word count), and ``article_claims`` drops such a headline when it has neither a figure nor a
+    source while the body has claims of its own;
   * the article names the actor (``TOPIC``) in its title or body: the headline of an article the
     gate let through is its central claim, but only when North Korea is actually in it.
 It needs no figure or named source: the body-sentence test ("checkable") is what summaries fail.
