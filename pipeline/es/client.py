@@ -141,6 +141,10 @@ def settings_from_connection(*, host: str | None, port: int | str | None = None,
       true) and ``request_timeout`` (or ``timeout``, seconds).
     * Only ``request_timeout`` falls back to ``base``: the address and the credentials come from
       the connection alone, so credentials from the environment never go to another host.
+    * ``extra.hosts`` names the other nodes of a cluster (a list, or comma-separated), each
+      ``host``, ``host:port`` or an ``http(s)://host:port`` URL without credentials; a bare host
+      takes the connection's scheme and port 9200. The client is given every node, so losing one
+      loses no request (a connection has one ``host`` field, a cluster several addresses).
 
     Raises ``ConfigError`` naming the connection (``item``) and the field.
     """
@@ -194,7 +198,34 @@ def settings_from_connection(*, host: str | None, port: int | str | None = None,
             request_timeout=timeout_value, base=fresh)
     except ConfigError as exc:  # the URL in ``host`` is bad: name the connection's field
         raise bad(str(exc).removeprefix(f"field {exc.field!r}: "), "host") from None
+    nodes = _cluster_nodes(extra.get("hosts"), urlsplit(cfg.url).scheme, bad)
+    if nodes:
+        cfg = replace(cfg, url=",".join(dict.fromkeys([cfg.url, *nodes])))
     return replace(cfg, username=None, password=None) if cfg.api_key else cfg
+
+
+def _cluster_nodes(value: object, scheme: str, bad: Any) -> list[str]:
+    """The URLs of ``extra.hosts``; ``bad(message, field)`` makes the error naming the field."""
+    if value in (None, ""):
+        return []
+    items = value if isinstance(value, list) else str(value).split(",")
+    nodes = []
+    for raw in (str(item).strip() for item in items):
+        if not raw:
+            continue
+        parts = urlsplit(raw if "://" in raw else f"{scheme}://{raw}")
+        try:
+            port = parts.port or 9200
+        except ValueError:
+            port = 0
+        if parts.scheme not in ("http", "https") or not parts.hostname or not 0 < port < 65536 \
+                or parts.username or parts.password or parts.path not in ("", "/") or parts.query:
+            shown = f"***@{raw.rsplit('@', 1)[1]}" if "@" in raw else raw  # never echo a password
+            raise bad(f"expected host, host:port or http(s)://host:port without credentials, got {shown!r}",
+                      "extra.hosts")
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        nodes.append(f"{parts.scheme}://{host}:{port}")
+    return nodes
 
 
 def _redact(url: str) -> str:

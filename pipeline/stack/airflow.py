@@ -87,8 +87,11 @@ def _es_connection(settings: Settings) -> str:
     from urllib.parse import urlparse
 
     cfg = settings.elasticsearch
-    url = urlparse(cfg.url)
+    first, *others = [u.strip() for u in cfg.url.split(",") if u.strip()] or [cfg.url]
+    url = urlparse(first)
     extra: dict[str, object] = {"verify_certs": cfg.verify_certs, "request_timeout": cfg.request_timeout}
+    if others:  # a cluster: the connection's host is one node, extra.hosts the others
+        extra["hosts"] = others
     if cfg.api_key:
         extra["api_key"] = cfg.api_key
     if cfg.ca_certs:
@@ -158,10 +161,7 @@ def environment(settings: Settings, port: int | None = None, air_home: Path | No
         # plugin's endpoint) verifies them; a configured key and URL take precedence.
         env["NEWSWATCH_FEEDBACK_KEY"] = key.read_text().strip()
         env["NEWSWATCH_FEEDBACK_URL"] = f"{api_url(port)}/newswatch/feedback"
-    if "," not in settings.elasticsearch.url:
-        # A connection holds one host: a cluster given as several URLs reaches the tasks as
-        # NEWSWATCH_ES_URL alone, which settings_from_airflow keeps when no connection exists.
-        env["AIRFLOW_CONN_ELASTICSEARCH_DEFAULT"] = _es_connection(settings)
+    env["AIRFLOW_CONN_ELASTICSEARCH_DEFAULT"] = _es_connection(settings)
     if settings.sources_path:
         env["NEWSWATCH_SOURCES_FILE"] = str(settings.sources_path)
     if settings.subscriptions_path:

@@ -48,6 +48,23 @@ def test_settings_come_from_the_connections_the_stack_exports(monkeypatch, tmp_p
     assert got.index_prefix == "roundtrip"
 
 
+def test_a_cluster_reaches_the_tasks_through_the_connection(monkeypatch, tmp_path):
+    """Several nodes in NEWSWATCH_ES_URL: the exported connection carries them (host plus
+    extra.hosts) and the tasks' settings list every node again."""
+    from newswatch_airflow import settings_from_airflow
+
+    nodes = "http://127.0.0.1:9200,http://127.0.0.1:9201,http://127.0.0.1:9202"
+    source = Settings(index_prefix="cluster", state_dir=tmp_path)
+    source = source.with_overrides(elasticsearch=source.elasticsearch.__class__(url=nodes))
+    env = airflow_stack.environment(source, port=18080)
+    conn = json.loads(env["AIRFLOW_CONN_ELASTICSEARCH_DEFAULT"])
+    assert (conn["host"], conn["port"]) == ("127.0.0.1", 9200)
+    assert conn["extra"]["hosts"] == ["http://127.0.0.1:9201", "http://127.0.0.1:9202"]
+    monkeypatch.setenv("AIRFLOW_CONN_ELASTICSEARCH_DEFAULT", env["AIRFLOW_CONN_ELASTICSEARCH_DEFAULT"])
+    monkeypatch.setenv("NEWSWATCH_ES_URL", "http://127.0.0.1:9333")  # the connection wins
+    assert settings_from_airflow(Settings(index_prefix="cluster")).elasticsearch.url == nodes
+
+
 def test_missing_connections_leave_the_environment_settings(monkeypatch):
     from newswatch_airflow import settings_from_airflow
 

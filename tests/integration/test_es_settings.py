@@ -71,3 +71,26 @@ def test_airflow_connection_uri():
     assert cfg.url == "https://es.example.test:9243"
     assert (cfg.username, cfg.password, cfg.ca_certs) == ("elastic", "pw", "/ca.pem")
     assert settings_from_url("es://127.0.0.1:9250").url == "http://127.0.0.1:9250"
+
+
+def test_a_cluster_connection_gives_the_client_every_node(base_settings):
+    from urllib.parse import urlsplit
+
+    node = urlsplit(base_settings.elasticsearch.url)
+    others = [f"localhost:{node.port}", f"{node.hostname}:{node.port}"]
+    cfg = settings_from_connection(host=node.hostname, port=node.port, schema="http", extra={"hosts": others})
+    assert cfg.url == f"http://{node.hostname}:{node.port},http://localhost:{node.port}"  # no repeat
+    es = build_client(cfg)
+    assert len(es.transport.node_pool.all()) == 2
+    assert es.cluster.health()["status"] in {"green", "yellow"}
+    listed = settings_from_connection(host="es1.example.test", schema="https",
+                                      extra={"hosts": "es2.example.test, https://es3.example.test:9243"})
+    assert listed.url.split(",") == ["https://es1.example.test:9200", "https://es2.example.test:9200",
+                                     "https://es3.example.test:9243"]
+
+
+@pytest.mark.parametrize("hosts", [["user:pw@es2:9200"], "es2:99999", ["ftp://es2"], "es2/path"])
+def test_a_bad_cluster_host_names_the_field(hosts):
+    with pytest.raises(ConfigError) as err:
+        settings_from_connection(host="es1.example.test", extra={"hosts": hosts})
+    assert "extra.hosts" in str(err.value) and "pw" not in str(err.value)
