@@ -192,7 +192,8 @@ def load_settings() -> Settings:
         feedback=feedback_settings(_env("FEEDBACK_KEY"), _env("FEEDBACK_URL"), _env("FEEDBACK_DAYS")),
         index_prefix=_env("INDEX_PREFIX", "newswatch") or "newswatch",
         config_dir=Path(_env("CONFIG_DIR", str(DEFAULT_CONFIG_DIR)) or DEFAULT_CONFIG_DIR),
-        state_dir=Path(_env("STATE_DIR", str(DEFAULT_STATE_DIR)) or DEFAULT_STATE_DIR),
+        # absolute: services run in their own folders, where a relative path would point elsewhere
+        state_dir=Path(_env("STATE_DIR") or DEFAULT_STATE_DIR).expanduser().absolute(),
         kibana_url=_env("KIBANA_URL", "http://127.0.0.1:5601") or "",
         allow_private_hosts=_env_bool("ALLOW_PRIVATE_HOSTS", False),
         sources_path=Path(p) if (p := _env("SOURCES_FILE")) else None,

@@ -265,9 +265,10 @@ def start(settings: Settings, *, timeout: float = 240.0) -> None:
         raise
 
 
-def admin_login(settings: Settings) -> tuple[str, str] | None:
-    """The admin user and the password ``airflow standalone`` generated (None before first start)."""
-    path = home(settings) / "simple_auth_manager_passwords.json.generated"
+def admin_login(settings: Settings, air_home: Path | None = None) -> tuple[str, str] | None:
+    """The admin user and the password Airflow generated (None before first start); ``air_home``:
+    another AIRFLOW_HOME, the scaled stack's."""
+    path = (air_home or home(settings)) / "simple_auth_manager_passwords.json.generated"
     try:
         users = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):

@@ -44,7 +44,8 @@ from pipeline.stack.redis import broker_url
 from pipeline.stack.service import ServiceStatus
 
 __all__ = ["AirflowApiServer", "AirflowDagProcessor", "AirflowScheduler", "CpuWorker", "IoWorker",
-           "QUEUES", "admin_login", "health", "scale_environment", "scale_home", "scale_processes"]
+           "QUEUES", "admin_login", "health", "require_scale_extra", "scale_environment", "scale_home",
+           "scale_processes"]
 
 # The queue names are the DAG files' contract with the workers (see dags/*.py).
 QUEUES = {"io": ("io", "default"), "cpu": ("cpu",)}
@@ -135,7 +136,7 @@ def _cli(settings: Settings, *args: str, timeout: float = 180) -> str:
     return proc.stdout
 
 
-def _celery_installed() -> None:
+def require_scale_extra() -> None:
     """The `scale` extra, looked up without importing it (this package never imports Airflow)."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -151,12 +152,7 @@ def _celery_installed() -> None:
 
 
 def admin_login(settings: Settings) -> tuple[str, str] | None:
-    path = scale_home(settings) / "simple_auth_manager_passwords.json.generated"
-    try:
-        users = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return ("admin", str(users["admin"])) if "admin" in users else next(iter(users.items()), None)
+    return airflow.admin_login(settings, air_home=scale_home(settings))
 
 
 def scale_processes(settings: Settings) -> list[int]:
@@ -195,7 +191,7 @@ class AirflowApiServer(AirflowComponent):
         return [airflow.api_port()]
 
     def prepare(self) -> None:
-        _celery_installed()
+        require_scale_extra()
         for folder in (airflow.DAGS_FOLDER, airflow.PLUGINS_FOLDER):
             if not folder.is_dir():
                 raise SetupError(f"{folder} is missing: Airflow needs the project's dags/ and plugins/")

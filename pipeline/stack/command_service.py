@@ -1,5 +1,5 @@
 """A service that is one long-running command in its own session: Redis, PostgreSQL, each Airflow
-component of the scaled stack.
+component of the scaled stack, and the package's own servers (mail catcher, sample feeds).
 
 The command runs in the foreground of a new session (so stopping signals its whole process group,
 the Celery pool and task processes included), its pid in ``<name>/<name>.pid``, its output in

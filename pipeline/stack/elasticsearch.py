@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import re
 import shutil
 import subprocess
@@ -28,13 +27,20 @@ from urllib.parse import urlparse
 from pipeline.errors import SetupError
 from pipeline.settings import cache_dir
 from pipeline.stack.ports import port_is_free
-from pipeline.stack.processes import processes_using, read_pid, stop_pid, tail, wait_for
+from pipeline.stack.processes import (
+    chown_tree,
+    ensure_service_user,
+    processes_using,
+    read_pid,
+    stop_pid,
+    tail,
+    wait_for,
+)
 from pipeline.stack.service import Service, ServiceStatus
 
 ES_VERSION = "9.5.4"
 MIN_JAVA = 21
 ARTIFACT = "org.elasticsearch.distribution.integ-test-zip:elasticsearch:{version}:zip"
-SERVICE_USER = "newswatch"
 CACHE_DIR = cache_dir()
 
 
@@ -142,28 +148,6 @@ def fetch(version: str = ES_VERSION) -> Path:
     return home
 
 
-def _ensure_service_user() -> tuple[int, int]:
-    try:
-        entry = pwd.getpwnam(SERVICE_USER)
-    except KeyError:
-        proc = subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
-                               "/usr/sbin/nologin", SERVICE_USER], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SetupError(
-                f"Elasticsearch cannot run as root and the user {SERVICE_USER!r} could not be "
-                f"created: {proc.stderr.strip()}. Run as a normal user instead."
-            ) from None
-        entry = pwd.getpwnam(SERVICE_USER)
-    return entry.pw_uid, entry.pw_gid
-
-
-def _chown_tree(path: Path, uid: int, gid: int) -> None:
-    os.chown(path, uid, gid)
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            os.lchown(os.path.join(root, name), uid, gid)
-
-
 def health(url: str, timeout: float = 2.0) -> dict:
     with urllib.request.urlopen(f"{url}/_cluster/health", timeout=timeout) as resp:  # noqa: S310
         return json.loads(resp.read())
@@ -212,9 +196,9 @@ def start(cfg: NodeConfig, *, timeout: float = 180.0) -> str:
            "-E", "cluster.routing.allocation.disk.threshold_enabled=false",
            "-E", "action.destructive_requires_name=false"]
     if os.geteuid() == 0:
-        uid, gid = _ensure_service_user()
-        _chown_tree(home, uid, gid)
-        _chown_tree(cfg.state_dir / "elasticsearch", uid, gid)
+        uid, gid = ensure_service_user("Elasticsearch")
+        chown_tree(home, uid, gid)
+        chown_tree(cfg.state_dir / "elasticsearch", uid, gid)
         cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *cmd]
     out = cfg.state_dir / "elasticsearch" / "startup.log"
     with out.open("w") as fh:
@@ -237,6 +221,15 @@ def stop(cfg: NodeConfig) -> bool:
         cfg.pid_file.unlink(missing_ok=True)
     shutil.rmtree(cfg.tmp_dir, ignore_errors=True)
     return pid is not None
+
+
+def stop_nodes_under(folder: Path) -> bool:
+    """Stop any node still writing under ``folder`` (one interrupted while starting may not have
+    written its pid file yet); True when there was one."""
+    pids = processes_using(folder, "org.elasticsearch")
+    for pid in pids:
+        stop_pid(pid, timeout=60)
+    return bool(pids)
 
 
 def server_version(url: str) -> str:
@@ -271,9 +264,7 @@ class ElasticsearchService(Service):
         interrupted while starting may not have written its pid file yet)."""
         cfg = self.config
         was = stop(cfg)
-        for pid in processes_using(self.folder, "org.elasticsearch"):
-            stop_pid(pid, timeout=60)
-            was = True
+        was = stop_nodes_under(self.folder) or was
         self.remove_tmp_dir()
         return was
 

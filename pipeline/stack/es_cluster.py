@@ -29,14 +29,13 @@ from urllib.parse import urlparse
 from pipeline.errors import SetupError
 from pipeline.stack.elasticsearch import (
     ES_VERSION,
-    _chown_tree,
-    _ensure_service_user,
     fetch,
     find_java_home,
     health,
+    stop_nodes_under,
 )
 from pipeline.stack.ports import port_is_free
-from pipeline.stack.processes import processes_using, read_pid, stop_pid, tail, wait_for
+from pipeline.stack.processes import chown_tree, ensure_service_user, read_pid, stop_pid, tail, wait_for
 from pipeline.stack.service import Service, ServiceStatus
 
 __all__ = ["ClusterNode", "ElasticsearchClusterService", "cluster_urls"]
@@ -147,9 +146,9 @@ class ElasticsearchClusterService(Service):
         if bootstrap:
             cmd += ["-E", "cluster.initial_master_nodes=" + ",".join(n.name for n in self.nodes())]
         if os.geteuid() == 0:
-            uid, gid = _ensure_service_user()
-            _chown_tree(home, uid, gid)
-            _chown_tree(self.folder, uid, gid)
+            uid, gid = ensure_service_user("Elasticsearch")
+            chown_tree(home, uid, gid)
+            chown_tree(self.folder, uid, gid)
             cmd = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *cmd]
         out = node.home / "startup.log"
         with out.open("w") as fh:
@@ -201,9 +200,7 @@ class ElasticsearchClusterService(Service):
         was = False
         for node in self.nodes():
             was = self.stop_node(node) or was
-        for pid in processes_using(self.folder, "org.elasticsearch"):
-            stop_pid(pid, timeout=60)
-            was = True
+        was = stop_nodes_under(self.folder) or was
         self.remove_tmp_dir()
         return was
 

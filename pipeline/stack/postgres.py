@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pipeline.errors import SetupError
 from pipeline.stack.command_service import CommandService, env_port
-from pipeline.stack.elasticsearch import _chown_tree, _ensure_service_user
+from pipeline.stack.processes import chown_tree, ensure_service_user
 
 __all__ = ["DATABASE", "USER", "PostgresService", "postgres_bin", "sqlalchemy_url"]
 
@@ -70,14 +70,14 @@ class PostgresService(CommandService):
     def _as_owner(self, cmd: list[str]) -> list[str]:
         if os.geteuid() != 0:
             return cmd
-        uid, gid = _ensure_service_user()
+        uid, gid = ensure_service_user("PostgreSQL")
         return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", *cmd]
 
     def prepare(self) -> None:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
-            uid, gid = _ensure_service_user()
-            _chown_tree(self.folder, uid, gid)
+            uid, gid = ensure_service_user("PostgreSQL")
+            chown_tree(self.folder, uid, gid)
             for parent in self.folder.resolve().parents:  # the service user must reach its folder
                 if parent.stat().st_mode & 0o001 == 0:
                     raise SetupError(f"{parent} is not searchable by other users, so PostgreSQL (run "

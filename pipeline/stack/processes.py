@@ -1,4 +1,5 @@
-"""Processes of the local services: pid files, liveness, stopping, finding, waiting.
+"""Processes of the local services: pid files, liveness, stopping, finding, waiting, and the
+unprivileged user they run as when the stack runs as root.
 
 A service records the pid of what it started in a pid file under its state folder; everything
 here works from that file (or, for a service interrupted before it wrote one, from the files the
@@ -9,12 +10,16 @@ started.
 from __future__ import annotations
 
 import os
+import pwd
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from pipeline.errors import SetupError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -137,3 +142,32 @@ def processes_using(folder: Path, command_hint: str) -> list[int]:
         if any(t.startswith(prefix) for t in targets) and pid_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
+
+
+# Elasticsearch refuses to run as root and PostgreSQL cannot: when the stack runs as root, they
+# run as this system user, created on first need, owning their folders.
+SERVICE_USER = "newswatch"
+
+
+def ensure_service_user(program: str) -> tuple[int, int]:
+    """uid and gid of ``SERVICE_USER``, created when missing; ``program`` names who needs it."""
+    try:
+        entry = pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        proc = subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                               "/usr/sbin/nologin", SERVICE_USER], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SetupError(
+                f"{program} cannot run as root and the user {SERVICE_USER!r} could not be "
+                f"created: {proc.stderr.strip()}. Run as a normal user instead."
+            ) from None
+        entry = pwd.getpwnam(SERVICE_USER)
+    return entry.pw_uid, entry.pw_gid
+
+
+def chown_tree(path: Path, uid: int, gid: int) -> None:
+    """Give ``path`` and everything under it to ``uid``:``gid`` (links themselves, not targets)."""
+    os.chown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, gid)

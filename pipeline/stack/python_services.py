@@ -1,26 +1,24 @@
 """The services that are modules of this package run as background processes: the SMTP mail
 catcher (:mod:`pipeline.stack.smtp`) and the sample feed server (:mod:`pipeline.stack.feedserver`).
 
-Each runs as ``python -m <module>`` in its own session, its pid in ``<name>/<name>.pid`` and its
-output in ``<name>/<name>.log``; stopping signals the whole process group.
+Each runs as ``python -m <module>`` through :class:`~pipeline.stack.command_service.CommandService`
+(its own session, pid and log under ``<name>/``, stopped by signalling the process group).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import urllib.request
 from abc import abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
-from pipeline.errors import SetupError
 from pipeline.settings import Settings
+from pipeline.stack.command_service import CommandService
 from pipeline.stack.ports import port_is_free
-from pipeline.stack.processes import deferred_signals, read_pid, stop_pid, tail, wait_for
-from pipeline.stack.service import Service, ServiceStatus
+from pipeline.stack.service import ServiceStatus
 
 __all__ = ["FeedService", "PythonModuleService", "SmtpService", "feed_port", "maildir"]
 
@@ -34,10 +32,13 @@ def maildir(settings: Settings) -> Path:
     return settings.state_dir / "mail"
 
 
-class PythonModuleService(Service):
-    """A module of this package serving one port, run in the background."""
+class PythonModuleService(CommandService):
+    """A module of this package serving one port, run in the background (``python -m``): a
+    command service that is ready once its port answers."""
 
     module: ClassVar[str]
+    start_timeout: ClassVar[float] = 30.0
+    stop_timeout: ClassVar[float] = 15.0
 
     @abstractmethod
     def port(self) -> int: ...
@@ -46,48 +47,18 @@ class PythonModuleService(Service):
     def args(self) -> list[str]:
         """Command-line arguments of the module."""
 
-    @property
-    def pid_file(self) -> Path:
-        return self.folder / f"{self.name}.pid"
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", self.module, *self.args()]
 
-    @property
-    def log_file(self) -> Path:
-        return self.folder / f"{self.name}.log"
+    def ports(self) -> list[int]:
+        return [self.port()]
 
-    def pid_files(self) -> list[Path]:
-        return [self.pid_file]
-
-    def start(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if read_pid(self.pid_file):
-            return
-        port = self.port()
-        if not port_is_free(port):
-            raise SetupError(f"port {port} for the {self.name} service is already taken; stop what "
-                             f"uses it or choose another port (see README, 'Configuration').")
-        env = {**os.environ, "TMPDIR": str(self.fresh_tmp_dir())}
-        with self.log_file.open("a") as fh, deferred_signals():
-            proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args()], stdout=fh,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                    start_new_session=True)
-            self.pid_file.write_text(str(proc.pid))
-        if not wait_for(lambda: not port_is_free(port) or proc.poll() is not None, 30, 0.1) \
-                or proc.poll() is not None:
-            raise SetupError(f"the {self.name} service did not start:\n{tail(self.log_file)}")
-
-    def stop(self) -> bool:
-        pid = read_pid(self.pid_file)
-        if pid:
-            stop_pid(pid, group=True, timeout=15)
-            self.pid_file.unlink(missing_ok=True)
-        self.remove_tmp_dir()
-        return pid is not None
+    def ready(self) -> bool:
+        return not port_is_free(self.port())
 
     def status(self) -> ServiceStatus:
-        return ServiceStatus(self.name, not port_is_free(self.port()), self.detail())
-
-    def detail(self) -> str:
-        return self.url()
+        # up whoever started it: the pipeline uses the port either way
+        return ServiceStatus(self.name, self.ready(), self.detail())
 
 
 class SmtpService(PythonModuleService):

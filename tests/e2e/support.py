@@ -103,6 +103,37 @@ def sources_yaml(feeds: SampleFeedServer, outlets: list[str]) -> str:
 
 
 @contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """These variables set for the block; afterwards each is back to what it was (or unset)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def desk_settings(base: Settings, tmp: Path, feeds: SampleFeedServer, mail: MailCatcher, outlets: list[str],
+                  *, prefix: str, state_dir: Path, name: str = "", sources: Path | None = None) -> Settings:
+    """Settings of a test run: its own index prefix and state folder, the mail catcher as SMTP,
+    the sample ``outlets`` on ``feeds`` as sources (unless ``sources`` is given) and one
+    subscription alerting the desk immediately on everything. ``name`` prefixes the files."""
+    if sources is None:
+        sources = tmp / f"{name}sources.yaml"
+        sources.write_text(sources_yaml(feeds, outlets))
+    subscriptions = tmp / f"{name}subscriptions.yaml"
+    subscriptions.write_text(f"subscriptions:\n  - id: desk\n    recipients: [{SUBSCRIBER}]\n"
+                             "    mode: immediate\n    min_score: 0\n")
+    return replace(base, index_prefix=prefix, state_dir=state_dir, allow_private_hosts=True,
+                   smtp=replace(base.smtp, host="127.0.0.1", port=mail.port),
+                   sources_path=sources, subscriptions_path=subscriptions)
+
+
+@contextmanager
 def local_stack(base: Settings, es: Any, tmp: Path, sample: SampleSet | None = None, *,
                 schedule: str = "* * * * *", parallelism: int = 3) -> Iterator[LocalStack]:
     """Start everything, yield, then stop everything (Airflow by process group and AIRFLOW_HOME)."""
@@ -110,33 +141,20 @@ def local_stack(base: Settings, es: Any, tmp: Path, sample: SampleSet | None = N
     feeds = SampleFeedServer(sample=sample).start()
     mail = MailCatcher(tmp / "mail", free_port()).start()
     prefix = f"test-e2e-{uuid.uuid4().hex[:8]}"
-    sources = tmp / "sources.yaml"
-    sources.write_text(sources_yaml(feeds, sorted({i.outlet for i in sample.items})))
-    subscriptions = tmp / "subscriptions.yaml"
-    subscriptions.write_text(f"subscriptions:\n  - id: desk\n    recipients: [{SUBSCRIBER}]\n"
-                             "    mode: immediate\n    min_score: 0\n")
-    settings = replace(base, index_prefix=prefix, state_dir=tmp / "state", allow_private_hosts=True,
-                       smtp=replace(base.smtp, host="127.0.0.1", port=mail.port),
-                       sources_path=sources, subscriptions_path=subscriptions)
-    saved = {k: os.environ.get(k) for k in ("NEWSWATCH_AIRFLOW_PORT", "NEWSWATCH_INGEST_SCHEDULE",
-                                            "NEWSWATCH_AIRFLOW_PARALLELISM", "NEWSWATCH_OPERATOR_EMAIL",
-                                            "NEWSWATCH_RETRY_DELAY_SECONDS")}
-    os.environ.update({"NEWSWATCH_AIRFLOW_PORT": str(free_port()), "NEWSWATCH_INGEST_SCHEDULE": schedule,
-                       "NEWSWATCH_AIRFLOW_PARALLELISM": str(parallelism),
-                       "NEWSWATCH_OPERATOR_EMAIL": "ops@example.org", "NEWSWATCH_RETRY_DELAY_SECONDS": "10"})
+    settings = desk_settings(base, tmp, feeds, mail, sorted({i.outlet for i in sample.items}),
+                             prefix=prefix, state_dir=tmp / "state")
     stack = LocalStack(settings, es, mail, feeds, {})
+    variables = {"NEWSWATCH_AIRFLOW_PORT": str(free_port()), "NEWSWATCH_INGEST_SCHEDULE": schedule,
+                 "NEWSWATCH_AIRFLOW_PARALLELISM": str(parallelism),
+                 "NEWSWATCH_OPERATOR_EMAIL": "ops@example.org", "NEWSWATCH_RETRY_DELAY_SECONDS": "10"}
     try:
-        airflow_stack.start(settings)
-        yield stack
+        with environment(variables):
+            try:
+                airflow_stack.start(settings)
+                yield stack
+            finally:
+                airflow_stack.stop(settings)
     finally:
-        try:
-            airflow_stack.stop(settings)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            mail.stop()
-            feeds.stop()
-            drop_prefix(es, prefix)
+        mail.stop()
+        feeds.stop()
+        drop_prefix(es, prefix)

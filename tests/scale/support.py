@@ -9,13 +9,11 @@ Everything started here is stopped, and the folder removed, on the way out.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +24,14 @@ from pipeline.errors import SetupError
 from pipeline.es.schema import drop_prefix
 from pipeline.settings import Settings
 from pipeline.stack import registry
-from pipeline.stack.airflow_celery import scale_processes
+from pipeline.stack.airflow_celery import require_scale_extra, scale_processes
 from pipeline.stack.feedserver import SampleFeedServer
 from pipeline.stack.ports import free_port, port_is_free
 from pipeline.stack.postgres import postgres_bin
 from pipeline.stack.redis import redis_server
 from pipeline.stack.service import Service
 from pipeline.stack.smtp import MailCatcher
-from tests.e2e.support import SUBSCRIBER, LocalStack, sources_yaml
+from tests.e2e.support import LocalStack, desk_settings, environment
 
 AIRFLOW_SERVICES = ["postgres", "redis", "airflow-api", "airflow-scheduler", "airflow-dag-processor",
                     "worker-io", "worker-cpu"]
@@ -45,17 +43,9 @@ def require_scale_binaries() -> None:
         postgres_bin("initdb")
         postgres_bin("postgres")
         redis_server()
+        require_scale_extra()
     except SetupError as exc:
         pytest.skip(f"scaled stack unavailable: {exc}")
-    missing = []
-    for module in ("airflow.providers.celery", "redis", "psycopg2", "asyncpg"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(module)
-    if missing:
-        pytest.skip(f"scaled stack unavailable: python packages {missing} missing "
-                    "(pip install -c constraints.txt -e '.[scale]')")
 
 
 def two_free_ports() -> int:
@@ -82,20 +72,6 @@ class ScaledStack(LocalStack):
         return self.services[f"worker-{queue}"]
 
 
-@contextmanager
-def scaled_env(extra: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def scale_ports_env() -> dict[str, str]:
     return {"NEWSWATCH_AIRFLOW_PORT": str(free_port()), "NEWSWATCH_PG_PORT": str(free_port()),
             "NEWSWATCH_REDIS_PORT": str(free_port()), "NEWSWATCH_WORKER_LOG_PORT": str(two_free_ports())}
@@ -112,21 +88,14 @@ def scaled_stack(base: Settings, es: Any, tmp: Path, sample: SampleSet, *,
     mail = MailCatcher(tmp / "mail", free_port()).start()
     state = open_state_dir("newswatch-scale-")
     prefix = f"test-scale-{uuid.uuid4().hex[:8]}"
-    if sources is None:
-        sources = tmp / "sources.yaml"
-        sources.write_text(sources_yaml(feeds, sorted({i.outlet for i in sample.items})))
-    subscriptions = tmp / "subscriptions.yaml"
-    subscriptions.write_text(f"subscriptions:\n  - id: desk\n    recipients: [{SUBSCRIBER}]\n"
-                             "    mode: immediate\n    min_score: 0\n")
-    settings = replace(base, index_prefix=prefix, state_dir=state, allow_private_hosts=True,
-                       smtp=replace(base.smtp, host="127.0.0.1", port=mail.port),
-                       sources_path=sources, subscriptions_path=subscriptions)
+    settings = desk_settings(base, tmp, feeds, mail, sorted({i.outlet for i in sample.items}),
+                             prefix=prefix, state_dir=state, sources=sources)
     variables = {**scale_ports_env(), "NEWSWATCH_INGEST_SCHEDULE": schedule,
                  "NEWSWATCH_OPERATOR_EMAIL": "ops@example.org", "NEWSWATCH_RETRY_DELAY_SECONDS": "10",
                  "NEWSWATCH_TASK_HEARTBEAT_TIMEOUT": "30", "NEWSWATCH_TASK_QUEUED_TIMEOUT": "60",
                  **(env or {})}
     started: list[Service] = []
-    with scaled_env(variables):
+    with environment(variables):
         try:
             for svc in registry.services(settings, AIRFLOW_SERVICES):
                 started.append(svc)

@@ -19,7 +19,8 @@ from pipeline.stack.ports import free_port
 from pipeline.stack.postgres import postgres_bin
 from pipeline.stack.processes import pid_alive
 from pipeline.stack.service import Service
-from tests.scale.support import open_state_dir, require_scale_binaries, scale_ports_env, scaled_env
+from tests.e2e.support import environment
+from tests.scale.support import open_state_dir, require_scale_binaries, scale_ports_env
 
 pytestmark = pytest.mark.scale
 
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.scale
 def scale_settings(base_settings):
     """Every port free (none of the shared test stack's), the state in a folder of its own."""
     state = open_state_dir("newswatch-scale-services-")
-    with scaled_env({**scale_ports_env(), "NEWSWATCH_FEED_PORT": str(free_port())}):
+    with environment({**scale_ports_env(), "NEWSWATCH_FEED_PORT": str(free_port())}):
         yield replace(base_settings, state_dir=state, smtp=replace(base_settings.smtp, port=free_port()),
                       elasticsearch=replace(base_settings.elasticsearch, url=f"http://127.0.0.1:{free_port()}"))
     shutil.rmtree(state, ignore_errors=True)

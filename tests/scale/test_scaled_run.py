@@ -26,7 +26,7 @@ from pipeline.stack.ports import free_port
 from pipeline.stack.postgres import USER, pg_port, postgres_bin
 from pipeline.stack.processes import pid_alive, read_pid
 from pipeline.stack.smtp import MailCatcher, read_maildir
-from tests.e2e.support import SUBSCRIBER, settled, sources_yaml, wait_until
+from tests.e2e.support import SUBSCRIBER, desk_settings, settled, wait_until
 from tests.scale.support import ScaledStack, require_scale_binaries, scaled_stack
 
 pytestmark = [pytest.mark.scale, pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -75,14 +75,8 @@ def single_machine_reference(base: Settings, es: Any, tmp: Path, waves: list[tup
     feeds = SampleFeedServer(port=feed_port, sample=subset, dates="original").start()
     mail = MailCatcher(tmp / "ref-mail", free_port()).start()
     prefix = f"test-ref-{uuid.uuid4().hex[:8]}"
-    sources = tmp / "ref-sources.yaml"
-    sources.write_text(sources_yaml(feeds, sorted({i.outlet for i in subset.items})))
-    subscriptions = tmp / "ref-subscriptions.yaml"
-    subscriptions.write_text(f"subscriptions:\n  - id: desk\n    recipients: [{SUBSCRIBER}]\n"
-                             "    mode: immediate\n    min_score: 0\n")
-    settings = replace(base, index_prefix=prefix, state_dir=tmp / "ref-state", allow_private_hosts=True,
-                       smtp=replace(base.smtp, host="127.0.0.1", port=mail.port),
-                       sources_path=sources, subscriptions_path=subscriptions)
+    settings = desk_settings(base, tmp, feeds, mail, sorted({i.outlet for i in subset.items}),
+                             prefix=prefix, state_dir=tmp / "ref-state", name="ref-")
     outcomes = []
     try:
         for wave in waves:
