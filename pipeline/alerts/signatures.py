@@ -97,6 +97,12 @@ _ACTIONS = [(a, f, re.compile(p)) for a, f, p in (
 )]
 # The agent matters for state acts only: "Russian senators ratify" vs "North Korea ratifies".
 _AGENT_ACTIONS = frozenset({"ratify", "summon"})
+# Where forces go matters more than who sends them ("Russia to deploy North Korean troops" and
+# "North Korea sent troops" are one story; troops sent to Russia and personnel sent to Ukraine are
+# two): the actor named just after the verb behind "to", "into", "nach", "do", "sang".
+_DIRECTED_ACTIONS = frozenset({"deploy"})
+_TOWARDS = re.compile(r"(?:\bto|\binto|\bnach|\bdo|\bsang|\btới)\s+(?:the\s+)?$")
+_TOWARDS_REACH = 60  # characters after the verb: "sent about 1,500 special forces troops to Russia"
 # Who makes the statement. "ua" alone is a generic Ukrainian source, compatible with a named one.
 _SOURCES = [(s, re.compile(p)) for s, p in (
     ("ua/zelensky", r"zelensk|zełensk|selenskyj"),
@@ -150,6 +156,7 @@ class EventSignature:
     actors: frozenset[str] = frozenset()
     actions: frozenset[str] = frozenset()
     agents: frozenset[tuple[str, str]] = frozenset()  # (action, actor) for state acts
+    destinations: frozenset[str] = frozenset()  # the actors forces are sent to
     sources: frozenset[str] = frozenset()
     places: frozenset[str] = frozenset()
     objects: frozenset[str] = frozenset()
@@ -158,10 +165,13 @@ class EventSignature:
 def event_signature(text: str) -> EventSignature:
     low = text.lower().replace("’", "'")
     actor_hits = sorted((m.start(), a) for a, rx in _ACTORS for m in rx.finditer(low))
-    actions, agents = set(), set()
+    actions, agents, destinations = set(), set(), set()
     for action, _family, rx in _ACTIONS:
         for m in rx.finditer(low):
             actions.add(action)
+            if action in _DIRECTED_ACTIONS:
+                destinations.update(a for pos, a in actor_hits if m.end() <= pos <= m.end() + _TOWARDS_REACH
+                                    and _TOWARDS.search(low, max(m.end(), pos - 12), pos))
             if action in _AGENT_ACTIONS:
                 # The actor named last before the verb in the same clause is its agent.
                 clause_start = max(low.rfind(c, 0, m.start()) for c in ".;|")
@@ -172,7 +182,8 @@ def event_signature(text: str) -> EventSignature:
     if any(s.startswith("ua/") for s in sources):
         sources.discard("ua")  # a named Ukrainian source is more precise than "Ukraine says"
     return EventSignature(frozenset(a for _, a in actor_hits), frozenset(actions), frozenset(agents),
-                          frozenset(sources), frozenset(p for p, rx in _PLACES if rx.search(low)),
+                          frozenset(destinations), frozenset(sources),
+                          frozenset(p for p, rx in _PLACES if rx.search(low)),
                           frozenset(o for o, rx in _OBJECTS if rx.search(low)))
 
 
@@ -197,6 +208,9 @@ def event_conflict(a: EventSignature, b: EventSignature) -> str | None:
         right = {who for act, who in b.agents if act == action}
         if left and right and not left & right:
             return f"{action} by different actors: {'/'.join(sorted(left))} vs {'/'.join(sorted(right))}"
+    if a.destinations and b.destinations and not a.destinations & b.destinations:
+        return f"sent to different countries: {'/'.join(sorted(a.destinations))} vs " \
+               f"{'/'.join(sorted(b.destinations))}"
     if a.objects and b.objects and not a.objects & b.objects:
         return f"different objects: {'/'.join(sorted(a.objects))} vs {'/'.join(sorted(b.objects))}"
     if a.places and b.places and not a.places & b.places:

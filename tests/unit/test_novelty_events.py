@@ -72,6 +72,21 @@ def test_the_same_act_by_another_actor_and_another_object_are_different():
     assert "objects" in (event_conflict(troops, engineers) or "")
 
 
+def test_forces_sent_to_another_country_are_another_event_whoever_sends_them():
+    to_russia = event_signature("North Korean troops have been sent to Russia, Washington confirms.")
+    to_ukraine = event_signature("Seoul may send a team of military analysts to Ukraine.")
+    assert to_russia.destinations == {"ru"} and to_ukraine.destinations == {"ua"}
+    assert "different countries" in (event_conflict(to_russia, to_ukraine) or "")
+    # The sender may be named either way: Moscow deploying Pyongyang's soldiers is the same story.
+    by_moscow = event_signature("Moscow to deploy 10,000 North Korean soldiers, Kyiv says.")
+    german = event_signature("Nordkorea schickt weitere Soldaten nach Russland.")
+    assert by_moscow.destinations == frozenset() and german.destinations == {"ru"}
+    assert event_conflict(to_russia, by_moscow) is None and event_conflict(to_russia, german) is None
+    # Only an actor right behind "to" is a destination: "sent ... to help Russia" is a purpose.
+    far = event_signature("Pyongyang sent soldiers last autumn, and later asked Russia for help.")
+    assert far.destinations == frozenset()
+
+
 def test_paraphrases_and_translations_keep_their_event():
     en = event_signature("Putin and Kim sign a partnership treaty in Pyongyang.")
     de = event_signature("Putin und Kim unterzeichnen in Pjöngjang ein Partnerschaftsabkommen.")
