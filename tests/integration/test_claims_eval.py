@@ -13,7 +13,11 @@ there): real 0.630 [0.44, 0.80] / 0.167 [0.04, 0.33] / 0.706 cross-validated, on
 pair fewer than before because the folds no longer choose the low same-day event bar that used
 to catch translations; the shipped defaults (in-sample) 0.889 / 0.083 / 0.843, from 0.778 / 0.083.
 
-The issue's target (recall >= 0.9 with <= 10% merged) is not reached; see the report's errors.
+Searching only the similarity bar and the time window (the other settings fixed, see
+``Thresholds``): real 0.630 [0.44, 0.80] / 0.083 [0.00, 0.21] / 0.745 for the first fold
+assignment, and over five assignments recall 0.733 (0.63-0.78), merged 0.092 (0.08-0.12).
+
+The issue's target (recall >= 0.9 with <= 10% merged) is not reached for recall; see the errors.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from pipeline.alerts.novelty_eval import evaluate_pairs, format_report
 from pipeline.classify.e5_runtime import get_multilingual_embedder
 
 # (cross-validated) recall floor, merge-rate ceiling, 3-way accuracy floor
-FLOORS = {"real": (0.55, 0.25, 0.62), "team": (0.70, 0.20, 0.72)}
+FLOORS = {"real": (0.55, 0.15, 0.68), "team": (0.70, 0.20, 0.72)}
+# the mean over the fold assignments: recall floor, merge-rate ceiling
+FLOORS_REPEATED = {"real": (0.65, 0.15), "team": (0.72, 0.18)}
 # The shipped defaults on the real pairs (in-sample: they were chosen on all pairs). Without the
 # e5 build the cross-language pairs fall back to MiniLM, which misses them (measured 0.778).
 FLOOR_REAL_FIXED_RECALL = 0.85 if get_multilingual_embedder() is not None else 0.70
@@ -41,6 +47,11 @@ def test_novelty_stays_above_the_floors_on_real_and_team_pairs(shared_dir):
         assert cv["accuracy"] >= accuracy, f"{name}\n{report}"
         low, high = result["sets"][name]["cv"]["ci"]["recall"]
         assert low <= cv["recall"] <= high, report
+        runs = result["sets"][name]["cv_repeats"]
+        assert len(runs) == 5 and runs[0] == cv, report
+        mean_recall = sum(r["recall"] for r in runs) / len(runs)
+        mean_merge = sum(r["merge_rate"] for r in runs) / len(runs)
+        assert mean_recall >= FLOORS_REPEATED[name][0] and mean_merge <= FLOORS_REPEATED[name][1], report
     real = result["sets"]["real"]
     assert real["fixed"]["metrics"]["recall"] >= FLOOR_REAL_FIXED_RECALL, report
     assert real["fixed"]["metrics"]["merge_rate"] <= CEILING_REAL_FIXED_MERGE, report
