@@ -35,12 +35,13 @@ def text_key(text: str) -> str:
 
 
 def claim_event(claim_figures: list[Figure], cluster: dict[str, Any]) -> str:
-    """``update`` when the claim's figures differ from the cluster's current ones and were never
-    seen in it before (an old figure repeated late is corroboration, not news); else ``repeat``.
-
-    A first figure for a claim that had none stays a repeat (the real pairs would call it an
-    update, but then a cluster could alert twice for one story in a run: left for a decision)."""
+    """``update`` when the claim brings the first number the cluster lacked ("North Korea has
+    sent troops" then "... has sent 10,000 troops"; a vague "thousands" is not one) or figures
+    that differ from the cluster's current ones and were never seen in it before (an old figure
+    repeated late is corroboration, not news); else ``repeat``."""
     current = [Figure.from_dict(f) for f in cluster.get("figures") or []]
+    if not current:
+        return "update" if any(f.value is not None for f in claim_figures) else "repeat"
     if figures_relation(claim_figures, current) != "different":
         return "repeat"
     seen = set(cluster.get("figure_keys") or [])

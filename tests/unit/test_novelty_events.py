@@ -143,11 +143,18 @@ def test_figures_from_different_sources_are_never_a_silent_repeat():
     assert not months[0]
 
 
-def test_a_first_figure_for_a_claim_that_had_none_is_corroboration():
+def test_the_first_number_of_a_story_is_an_update_a_vague_amount_is_not():
     cluster = new_cluster({"id": "c1", "text": "North Korea has sent troops to Russia.", "outlet": "wire"},
                           "2024-10-23T00:00:00Z")
-    assert claim_event(parse_figures("North Korea has sent 10,000 troops to Russia."), cluster) == "repeat"
-    assert claim_event(parse_figures("North Korea has sent 10,000 shells to Russia."), cluster) == "repeat"
+    assert claim_event(parse_figures("North Korea has sent 10,000 troops to Russia."), cluster) == "update"
+    vague = parse_figures("North Korea has sent thousands of troops to Russia.")
+    assert vague and claim_event(vague, cluster) == "repeat"
+    assert claim_event([], cluster) == "repeat"
+    # Once the story has its number, the same number again is corroboration.
+    counted = new_cluster({"id": "c2", "text": "North Korea has sent 10,000 troops to Russia.",
+                           "outlet": "wire", "figures": [f.as_doc() for f in parse_figures(
+                               "North Korea has sent 10,000 troops to Russia.")]}, "2024-10-23T00:00:00Z")
+    assert claim_event(parse_figures("Some 10,000 North Korean troops are in Russia."), counted) == "repeat"
 
 
 def test_judge_features_order_and_switches():
