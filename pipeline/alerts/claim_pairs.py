@@ -36,6 +36,13 @@ class Pair:
         a, b = self.languages
         return bool(a and b and a != b)
 
+    @property
+    def by_e5(self) -> bool:
+        """Judged as novelty judges it by multilingual-e5: the two sides are in different
+        languages, or in one language MiniLM cannot read (it was trained on English)."""
+        a, b = self.languages
+        return self.cross_language or bool(a and not a.startswith("en"))
+
 
 class _Resolver:
     def __init__(self, shared: Path) -> None:

@@ -19,10 +19,12 @@ is how casualty and troop estimates evolve. Figures that differ from *different*
 claims (Seoul's 3,000 troops vs the Pentagon's 10,000), never a silent repeat. The window and
 thresholds are chosen by cross-validation over labelled pairs (``pipeline.alerts.novelty_eval``).
 
-Languages: MiniLM vectors of two languages are unrelated, so clusters in the claim's language are
-found by MiniLM kNN (``embedding``) and clusters in other languages by multilingual-e5 kNN
-(``embedding_xl``, same e5 build only). Across languages words cannot confirm anything, so the
-e5 cosine must be backed by the shared event or a shared figure, and every other check applies.
+Languages: MiniLM reads English only (two Polish sentences score high whatever they say, and
+MiniLM vectors of two languages are unrelated), so an English claim finds English clusters by
+MiniLM kNN (``embedding``), and every other pair (two languages, or one language not English) is
+found by multilingual-e5 kNN (``embedding_xl``, same e5 build only). There words cannot confirm
+anything, so the e5 cosine must be backed by the shared event or a shared figure, and every
+other check applies.
 
 Clusters themselves (outlets, figures, status) are kept by ``pipeline.alerts.clusters``; the
 words and event signatures compared here are read by ``pipeline.alerts.signatures``.
@@ -211,19 +213,32 @@ Candidate = tuple[float, dict[str, Any], int | None, int | None]
 VECTOR_FIELDS = ("embedding", "embedding_xl")
 
 
-def _same_language_filter(language: str, model: str) -> dict[str, Any]:
+def _minilm_filter(language: str, model: str) -> dict[str, Any]:
     """Clusters MiniLM compares with a claim in ``language``: every cluster the e5 search does not
-    cover (``_other_language_filter``), i.e. that language, no language recorded, or no e5 vector
-    of the claim's build (clusters from before e5 vectors: compared as they always were)."""
-    return {"bool": {"should": [{"term": {"language": language}},
-                                {"bool": {"must_not": {"exists": {"field": "language"}}}},
-                                {"bool": {"must_not": {"term": {"embedding_xl_model": model}}}}]}}
+    cover (``_e5_filter``): for an English claim, English clusters and those with no language
+    recorded or no e5 vector of the claim's build (clusters from before e5 vectors: compared as
+    they always were); for a claim in another language, only the latter."""
+    legacy = [{"bool": {"must_not": {"exists": {"field": "language"}}}},
+              {"bool": {"must_not": {"term": {"embedding_xl_model": model}}}}]
+    if _minilm_reads(language):
+        legacy.insert(0, {"term": {"language": language}})
+    return {"bool": {"should": legacy}}
 
 
-def _other_language_filter(language: str, model: str) -> dict[str, Any]:
-    """Clusters in another language whose e5 vector comes from the same build as the claim's."""
-    return {"bool": {"filter": [{"term": {"embedding_xl_model": model}}, {"exists": {"field": "language"}}],
-                     "must_not": [{"term": {"language": language}}]}}
+def _e5_filter(language: str, model: str) -> dict[str, Any]:
+    """Clusters compared by multilingual-e5, with an e5 vector of the claim's build: those in
+    another language, and for a claim MiniLM cannot read, those in its own language too."""
+    clauses: dict[str, Any] = {"filter": [{"term": {"embedding_xl_model": model}},
+                                          {"exists": {"field": "language"}}]}
+    if _minilm_reads(language):
+        clauses["must_not"] = [{"term": {"language": language}}]
+    return {"bool": clauses}
+
+
+def _minilm_reads(language: str | None) -> bool:
+    """MiniLM (all-MiniLM-L6-v2) was trained on English: for two Polish or two Vietnamese
+    sentences its cosine is high whatever they say, and the content words are English ones."""
+    return (language or "en").startswith("en")
 
 
 @dataclass
@@ -283,19 +298,22 @@ class NoveltyChecker:
         return sorted(best.values(), key=lambda x: -x[0])
 
     def _searches(self, claim: dict[str, Any]) -> list[tuple[bool, list[Candidate]]]:
-        """(cross-language?, candidates) for each search that applies to ``claim``."""
+        """(judged by e5?, candidates) for each search that applies to ``claim``. A pair is judged
+        by e5 (cosine plus the shared event or figure) when either side is not English."""
         lang, model = claim.get("language"), claim.get("embedding_xl_model")
         if not (lang and model and claim.get("embedding_xl")):
             # No multilingual vector (no e5 build): MiniLM over every cluster, as before e5.
             return [(False, self.candidates(claim["embedding"]))]
 
-        def other(c: dict[str, Any]) -> bool:
-            return c.get("language") not in (None, lang) and c.get("embedding_xl_model") == model
+        def by_e5(c: dict[str, Any]) -> bool:
+            other = c.get("language")
+            return (other is not None and c.get("embedding_xl_model") == model
+                    and (other != lang or not _minilm_reads(lang)))
 
-        return [(False, self.candidates(claim["embedding"], "embedding", _same_language_filter(lang, model),
-                                        keep=lambda c: not other(c))),
-                (True, self.candidates(claim["embedding_xl"], "embedding_xl",
-                                       _other_language_filter(lang, model), keep=other))]
+        return [(False, self.candidates(claim["embedding"], "embedding", _minilm_filter(lang, model),
+                                        keep=lambda c: not by_e5(c))),
+                (True, self.candidates(claim["embedding_xl"], "embedding_xl", _e5_filter(lang, model),
+                                       keep=by_e5))]
 
     def decide(self, claim: dict[str, Any], now_iso: str) -> Match:
         figures = [Figure.from_dict(f) for f in claim.get("figures") or []]

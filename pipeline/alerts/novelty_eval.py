@@ -7,8 +7,9 @@ Two sets of pairs, reported separately:
 * **team**: ``eval/claim_pairs.yaml``, sentences written by the team or referenced in the seeds and
   the corpus (no dates, so the time window never applies to them).
 
-Pairs whose items are in two languages are judged as novelty judges them: by multilingual-e5
-cosine and the shared event (by MiniLM, as before, when no e5 build is there).
+Pairs whose items are in two languages, or in one language other than English, are judged as
+novelty judges them: by multilingual-e5 cosine and the shared event (by MiniLM, as before, when no
+e5 build is there).
 
 For each: same-claim recall (a repeat or update merged into the first item's cluster),
 different-claim merge rate, and repeat/update/different accuracy, with bootstrap 95% intervals.
@@ -126,7 +127,7 @@ def _xl_cosines(pairs: list[Pair]) -> dict[int, float]:
 
     from pipeline.classify.e5_runtime import get_multilingual_embedder
 
-    idx = [i for i, p in enumerate(pairs) if p.cross_language]
+    idx = [i for i, p in enumerate(pairs) if p.by_e5]
     embedder = get_multilingual_embedder() if idx else None
     if embedder is None:
         return {}

@@ -101,3 +101,28 @@ def test_a_translation_finds_a_cluster_made_earlier_in_the_same_run(es, settings
     de = checker.decide(xl_claim("y2", KILLED_DE, "de", 0.9), NOW)
     assert de.event == "repeat" and de.cluster["id"] == "cl-y1"
     assert checker.decide(xl_claim("y3", KILLED_DE, "de", 0.5), NOW).event == "new"  # below the bar
+
+
+# Two claims in one language MiniLM cannot read (it was trained on English) are compared by e5
+# too: MiniLM rates any two Polish sentences alike.
+SENT_PL = "Korea Północna wysłała kolejnych żołnierzy do Rosji, podał wywiad."
+SENT_PL_AGAIN = "Wywiad: do Rosji trafili kolejni żołnierze wysłani przez Koreę Północną."
+SUMMONED_PL = "Seul wezwał ambasadora Rosji w sprawie żołnierzy z Korei Północnej."
+
+
+def test_two_claims_in_one_language_other_than_english_are_judged_by_e5(es, settings):
+    assert store(es, settings, fresh(es, settings), xl_claim("p1", SENT_PL, "pl", 1.0)) == "new"
+    checker = fresh(es, settings)
+    query = xl_claim("p2", SENT_PL_AGAIN, "pl", 0.9)
+    searches = {by_e5: [c[1]["id"] for c in found] for by_e5, found in checker._searches(query)}
+    assert searches == {True: ["cl-p1"], False: []}
+    again = checker.decide(query, NOW)
+    assert again.event == "repeat" and again.cluster["id"] == "cl-p1" and abs(again.cosine - 0.9) < 1e-3
+    # Close vectors, another event (a summons, not a deployment): a claim of its own.
+    summoned = fresh(es, settings).decide(xl_claim("p3", SUMMONED_PL, "pl", 0.9), NOW)
+    assert summoned.event == "new"
+    # An English claim still finds English clusters by MiniLM.
+    assert store(es, settings, fresh(es, settings), xl_claim("e1", KILLED_EN, "en", 1.0)) == "new"
+    english = {by_e5: [c[1]["id"] for c in found]
+               for by_e5, found in fresh(es, settings)._searches(xl_claim("e2", KILLED_EN, "en", 0.2))}
+    assert "cl-e1" in english[False] and "cl-e1" not in english[True]

@@ -284,6 +284,11 @@ def test_pairs_know_when_they_cross_languages():
     assert EvalPair("a", "b", "repeat", languages=("en", "pl")).cross_language
     assert not EvalPair("a", "b", "repeat", languages=("en", "en")).cross_language
     assert not EvalPair("a", "b", "repeat").cross_language  # the team's pairs: no language given
+    # Judged by e5 as novelty judges them: two languages, or one that MiniLM cannot read.
+    assert EvalPair("a", "b", "repeat", languages=("pl", "pl")).by_e5
+    assert EvalPair("a", "b", "repeat", languages=("en", "de")).by_e5
+    assert not EvalPair("a", "b", "repeat", languages=("en", "en")).by_e5
+    assert not EvalPair("a", "b", "repeat").by_e5
 
 
 def test_selection_by_parts_finds_what_judging_every_pair_finds():
