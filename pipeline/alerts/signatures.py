@@ -92,6 +92,8 @@ _ACTIONS = [(a, f, re.compile(p)) for a, f, p in (
     ("swap", "pow", r"\bswap|exchange (?:them|for|of)|prisoner exchange|w zamian|wymian|austausch|"
                     r"trao đổi"),
     ("launch", "launch", r"launch|test-fir|wystrzeli|abgefeuert|phóng"),
+    # "attack" alone is left out: "aid each other if either is attacked" reports no attack
+    ("shell", "attack", r"\bshell(?:s|ed|ing)\b|bombard|ostrzel|beschoss|beschuss|pháo kích"),
     ("kill", "casualty", r"killed|\bdied\b|\bdead\b|deaths|casualt|losses|wounded|zginęł|zginęli|\branny|"
                          r"rannych|straciła|gestorben|getötet|thiệt mạng|tử vong"),
 )]
@@ -160,6 +162,10 @@ class EventSignature:
     sources: frozenset[str] = frozenset()
     places: frozenset[str] = frozenset()
     objects: frozenset[str] = frozenset()
+    one_sentence: bool = True  # a headline or one sentence: its acts are one report
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)]*\s+\S")
 
 
 def event_signature(text: str) -> EventSignature:
@@ -184,7 +190,8 @@ def event_signature(text: str) -> EventSignature:
     return EventSignature(frozenset(a for _, a in actor_hits), frozenset(actions), frozenset(agents),
                           frozenset(destinations), frozenset(sources),
                           frozenset(p for p, rx in _PLACES if rx.search(low)),
-                          frozenset(o for o, rx in _OBJECTS if rx.search(low)))
+                          frozenset(o for o, rx in _OBJECTS if rx.search(low)),
+                          _SENTENCE_END.search(text.strip()) is None)
 
 
 def sources_compatible(a: frozenset[str], b: frozenset[str]) -> bool | None:
@@ -203,6 +210,13 @@ def event_conflict(a: EventSignature, b: EventSignature) -> str | None:
         left, right = a.actions & members, b.actions & members
         if left and right and left != right:
             return f"different {family} actions: {'/'.join(sorted(left))} vs {'/'.join(sorted(right))}"
+    if a.one_sentence and b.one_sentence:
+        # One sentence reports one thing: troops sent and troops shelled are two events even in
+        # the same words (a longer text may name other acts in passing).
+        fam_a = {f for n, f, _ in _ACTIONS if n in a.actions}
+        fam_b = {f for n, f, _ in _ACTIONS if n in b.actions}
+        if fam_a and fam_b and not fam_a & fam_b:
+            return f"different kinds of events: {'/'.join(sorted(fam_a))} vs {'/'.join(sorted(fam_b))}"
     for action in _AGENT_ACTIONS:
         left = {who for act, who in a.agents if act == action}
         right = {who for act, who in b.agents if act == action}

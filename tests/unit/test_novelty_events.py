@@ -87,6 +87,24 @@ def test_forces_sent_to_another_country_are_another_event_whoever_sends_them():
     assert far.destinations == frozenset()
 
 
+def test_one_sentence_reports_one_kind_of_event():
+    ratified = event_signature("Russian lawmakers ratify the defence treaty with Pyongyang")
+    deployed = event_signature("The treaty comes as 11,000 North Korean soldiers are deployed in Russia.")
+    assert ratified.one_sentence and deployed.one_sentence
+    assert "kinds of events: treaty vs force" in (event_conflict(ratified, deployed) or "")
+    shelled = event_signature("Kyiv's artillery is shelling North Korean units in the Kursk region")
+    sent = event_signature("Pyongyang sent more units to the Kursk region")
+    assert "attack vs force" in (event_conflict(shelled, sent) or "")
+    # A longer text may name another act in passing: no conflict from that alone.
+    story = event_signature("Putin thanked Kim for sending troops. Thousands of them are thought to "
+                            "have been killed.")
+    assert not story.one_sentence
+    assert event_conflict(story, event_signature("Putin thanks Kim for the troops he sent")) is None
+    # A pledge to help if attacked reports no attack.
+    pledge = event_signature("The two leaders vowed to aid each other if either country is attacked")
+    assert "shell" not in pledge.actions
+
+
 def test_paraphrases_and_translations_keep_their_event():
     en = event_signature("Putin and Kim sign a partnership treaty in Pyongyang.")
     de = event_signature("Putin und Kim unterzeichnen in Pjöngjang ein Partnerschaftsabkommen.")
