@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pipeline.language_identifier import identifier, prepare_unpacked_model
 
 # prepare_unpacked_model is re-exported for `newswatch model build`
-__all__ = ["LanguageGuess", "detect_language", "detect_languages", "prepare_unpacked_model"]
+__all__ = ["LanguageGuess", "detect_language", "detect_languages", "is_english", "prepare_unpacked_model"]
+
+
+def is_english(language: str | None) -> bool:
+    """Is text in ``language`` (an ISO 639-1 code, maybe with a region) English? No language
+    recorded counts as English: the feeds' and MiniLM's language, as everywhere before languages
+    were recorded."""
+    return (language or "en").startswith("en")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
+from pipeline.language import is_english
 from pipeline.settings import REPO_ROOT
 
 __all__ = ["Pair", "load_pairs", "load_real_pairs", "item_text", "DEFAULT_PAIRS", "SHARED", "RELATIONS"]
@@ -41,7 +42,7 @@ class Pair:
         """Judged as novelty judges it by multilingual-e5: the two sides are in different
         languages, or in one language MiniLM cannot read (it was trained on English)."""
         a, b = self.languages
-        return self.cross_language or bool(a and not a.startswith("en"))
+        return self.cross_language or not is_english(a)
 
 
 class _Resolver:

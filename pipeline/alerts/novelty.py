@@ -55,6 +55,7 @@ from pipeline.alerts.signatures import (
 )
 from pipeline.alerts.status import add_dispute, is_denial
 from pipeline.claims.figures import Figure, figures_relation
+from pipeline.language import is_english
 
 __all__ = ["Thresholds", "DEFAULT_THRESHOLDS", "same_claim", "same_claim_across_languages", "judge",
            "judge_features", "conflict_with", "Match", "NoveltyChecker", "VECTOR_FIELDS"]
@@ -220,7 +221,7 @@ def _minilm_filter(language: str, model: str) -> dict[str, Any]:
     they always were); for a claim in another language, only the latter."""
     legacy = [{"bool": {"must_not": {"exists": {"field": "language"}}}},
               {"bool": {"must_not": {"term": {"embedding_xl_model": model}}}}]
-    if _minilm_reads(language):
+    if is_english(language):  # MiniLM reads English only
         legacy.insert(0, {"term": {"language": language}})
     return {"bool": {"should": legacy}}
 
@@ -230,15 +231,9 @@ def _e5_filter(language: str, model: str) -> dict[str, Any]:
     another language, and for a claim MiniLM cannot read, those in its own language too."""
     clauses: dict[str, Any] = {"filter": [{"term": {"embedding_xl_model": model}},
                                           {"exists": {"field": "language"}}]}
-    if _minilm_reads(language):
+    if is_english(language):
         clauses["must_not"] = [{"term": {"language": language}}]
     return {"bool": clauses}
-
-
-def _minilm_reads(language: str | None) -> bool:
-    """MiniLM (all-MiniLM-L6-v2) was trained on English: for two Polish or two Vietnamese
-    sentences its cosine is high whatever they say, and the content words are English ones."""
-    return (language or "en").startswith("en")
 
 
 @dataclass
@@ -308,7 +303,7 @@ class NoveltyChecker:
         def by_e5(c: dict[str, Any]) -> bool:
             other = c.get("language")
             return (other is not None and c.get("embedding_xl_model") == model
-                    and (other != lang or not _minilm_reads(lang)))
+                    and (other != lang or not is_english(lang)))
 
         return [(False, self.candidates(claim["embedding"], "embedding", _minilm_filter(lang, model),
                                         keep=lambda c: not by_e5(c))),

@@ -275,8 +275,7 @@ def cross_validate(pairs: list[Pair], feats: list[Features], base: Thresholds = 
         for i, (f, g) in enumerate(zip(feats, groups, strict=True)):
             if fold_of[g] == k:
                 predictions[i] = predict(f, t)[0]
-    return {"predictions": predictions, "chosen": chosen,
-            "all": select(list(zip(pairs, feats, strict=True)), grid)}
+    return {"predictions": predictions, "chosen": chosen}
 
 
 def _summary(pairs: list[Pair], pred: list[str]) -> dict[str, Any]:
@@ -298,7 +297,7 @@ def evaluate_pairs(path: Path | None = None, *, thresholds: Thresholds = DEFAULT
     cv = cross_validate(pairs, feats, thresholds)
     repeats = [cv["predictions"]] + [cross_validate(pairs, feats, thresholds, seed=seed)["predictions"]
                                      for seed in REPEATS[1:]]
-    result["selected_on_all"] = cv["all"]
+    result["selected_on_all"] = select(list(zip(pairs, feats, strict=True)), _grid(thresholds))
     if sweep:
         result["cv_thresholds"] = cv["chosen"]
     for name in ("real", "team"):

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from pipeline.claims.attribution import Attribution, find_attribution, find_hedges
 from pipeline.claims.figures import Figure, parse_figures
 from pipeline.claims.headline import HEADLINE_POSITION, merge_headline, read_headline
+from pipeline.language import is_english
 
 __all__ = ["TOPIC", "ClaimCandidate", "SentenceClassifier", "article_claims", "headline_claim",
            "read_sentence", "select_claims"]
@@ -128,7 +129,7 @@ def article_claims(article: dict[str, Any], classifier: SentenceClassifier) -> l
         raise ValueError(f"classifier returned {len(results)} results for {len(batch)} sentences")
     body = select_claims(sentences, results[:len(sentences)])
     head = headline_claim(article, results[-1], topical=topical) if head_text else None
-    english = (article.get("language") or "en").startswith("en")
+    english = is_english(article.get("language"))
     if head is not None and body and not english and not head.figures and head.attribution.kind == "none":
         # Without a verb lexicon for the language, a headline with neither a figure nor a source
         # may be a label ("Defeat at the front"); when the body has claims of its own, those

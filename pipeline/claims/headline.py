@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 
 from pipeline.claims.attribution import OUTLET_RE, Attribution, find_headline_attribution, find_hedges
 from pipeline.claims.figures import Figure, figures_relation, parse_figures
+from pipeline.language import is_english
 
 __all__ = ["Headline", "HEADLINE_POSITION", "MIN_HEADLINE_WORDS", "read_headline", "same_claim",
            "merge_headline", "strip_publisher"]
@@ -145,7 +146,7 @@ def read_headline(title: str, *, outlet: str | None = None, language: str | None
     text = _LEAD_LABEL.sub("", text)
     text = _TRAIL_LABEL.sub("", text)
     text = _ELLIPSIS.sub("", text).strip()
-    english = (language or "en").startswith("en")
+    english = is_english(language)
     statements = [p for p in _PARTS.split(text) if p.strip() and not p.rstrip().endswith("?")]
     text = " ".join(statements).strip()
     empty = Attribution()

@@ -25,7 +25,7 @@ from pipeline.classify.embedder import repair_text
 from pipeline.classify.gate import embeds_title, topic_gate, topic_vectors
 from pipeline.classify.head import CLASSIFIER_VERSION
 from pipeline.classify.sentences import is_heading, split_sentences
-from pipeline.language import detect_language
+from pipeline.language import detect_language, is_english
 from pipeline.taxonomy import Taxonomy, load_taxonomy
 
 SUPPORTED_LANGUAGES = frozenset({"en"})
@@ -125,7 +125,7 @@ class Classifier:
         English are scored by the multilingual head when its build exists (MiniLM reads English
         only), else by the English head as before."""
         sentences = [repair_text(s) for s in sentences]
-        loaded = None if (language or "en").startswith("en") else self.multilingual()
+        loaded = None if is_english(language) else self.multilingual()
         if loaded is not None:
             e5, head = loaded
             vectors = e5.embed(sentences) if sentences else np.zeros((0, e5.dims), np.float32)
