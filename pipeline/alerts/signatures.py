@@ -254,7 +254,9 @@ def event_match_across_languages(a: EventSignature, b: EventSignature) -> bool:
     return len(actors(a) & actors(b)) >= 2 or bool(a.places & b.places)
 
 
-def _parse_date(value: Any) -> datetime | None:
+def parse_date(value: Any) -> datetime | None:
+    """An ISO 8601 date or instant as an aware datetime (UTC when it names no zone); None when
+    missing or unreadable."""
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str) or not value.strip():
@@ -272,7 +274,7 @@ def _parse_date(value: Any) -> datetime | None:
 
 def days_apart(a: Any, b: Any) -> float | None:
     """Days between two ISO dates (either order); None when either is missing or unreadable."""
-    da, db = _parse_date(a), _parse_date(b)
+    da, db = parse_date(a), parse_date(b)
     if da is None or db is None:
         return None
     return abs((da - db).total_seconds()) / 86400.0

@@ -118,6 +118,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--pairs", type=Path, default=None, help="default: eval/claim_pairs.yaml")
     evaluate.add_argument("--sweep", action="store_true",
                           help="also print the thresholds each cross-validation fold chose")
+    evaluate.add_argument("--write-baseline", action="store_true",
+                          help="pin the measured figures (with a margin) as the 'novelty' bounds in "
+                               "eval/baseline.json")
     evaluate.set_defaults(func=cmd_eval)
 
 
@@ -189,8 +192,11 @@ def cmd_subscriptions(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pipeline.alerts.novelty_eval import evaluate_pairs, format_report
+    from pipeline.alerts import novelty_eval
 
-    result = evaluate_pairs(args.pairs, sweep=args.sweep)
-    print(format_report(result))
+    result = novelty_eval.evaluate_pairs(args.pairs, sweep=args.sweep)
+    print(novelty_eval.format_report(result))
+    if args.write_baseline:
+        novelty_eval.write_novelty_baseline(result)
+        print(f"pinned 'novelty' bounds in {novelty_eval.BASELINE_FILE}", file=sys.stderr)
     return 0
