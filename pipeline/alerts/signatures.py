@@ -93,7 +93,8 @@ _ACTIONS = [(a, f, re.compile(p)) for a, f, p in (
                     r"trao đổi"),
     ("launch", "launch", r"launch|test-fir|wystrzeli|abgefeuert|phóng"),
     # "attack" alone is left out: "aid each other if either is attacked" reports no attack
-    ("shell", "attack", r"\bshell(?:s|ed|ing)\b|bombard|ostrzel|beschoss|beschuss|pháo kích"),
+    ("shell", "attack", r"\bshell(?:s|ed|ing)\b|\bfir(?:e|es|ed|ing) (?:on|at)\b|bombard|ostrzel|beschoss|"
+                        r"beschuss|pháo kích"),
     ("kill", "casualty", r"killed|\bdied\b|\bdead\b|deaths|casualt|losses|wounded|zginęł|zginęli|\branny|"
                          r"rannych|straciła|gestorben|getötet|thiệt mạng|tử vong"),
 )]
@@ -166,6 +167,10 @@ class EventSignature:
 
 
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)]*\s+\S")
+# An act named in a time clause is the background of the report, not its event: "fired on the
+# troops for the first time since they were deployed" reports shelling, not a deployment.
+_BACKGROUND = re.compile(r"\b(?:since|after|before|when|once|seit|nachdem|od kiedy|odkąd|kể từ khi)"
+                         r"(?:\s+[\w']+){0,3}\s+$")
 
 
 def event_signature(text: str) -> EventSignature:
@@ -174,6 +179,8 @@ def event_signature(text: str) -> EventSignature:
     actions, agents, destinations = set(), set(), set()
     for action, _family, rx in _ACTIONS:
         for m in rx.finditer(low):
+            if _BACKGROUND.search(low, max(0, m.start() - 40), m.start()):
+                continue
             actions.add(action)
             if action in _DIRECTED_ACTIONS:
                 destinations.update(a for pos, a in actor_hits if m.end() <= pos <= m.end() + _TOWARDS_REACH

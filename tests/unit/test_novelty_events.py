@@ -105,6 +105,19 @@ def test_one_sentence_reports_one_kind_of_event():
     assert "shell" not in pledge.actions
 
 
+def test_an_act_in_a_time_clause_is_background_not_the_event():
+    # Invented wording of the shape met in a feed: the deployment is named only as the time since.
+    fired = event_signature("Kyiv's gunners opened fire on the North Korean units last night, the first "
+                            "time since they were sent to the front, an official said.")
+    assert fired.actions == {"shell"}
+    sent = event_signature("Pyongyang sent more units to the front")
+    assert "attack vs force" in (event_conflict(fired, sent) or "")
+    # The same verb outside a time clause still counts.
+    both = event_signature("Kyiv fired on the units Pyongyang sent to the front")
+    assert both.actions == {"shell", "deploy"}
+    assert event_signature("Seit Pjöngjang Truppen entsandt hat, wächst die Sorge").actions == frozenset()
+
+
 def test_paraphrases_and_translations_keep_their_event():
     en = event_signature("Putin and Kim sign a partnership treaty in Pyongyang.")
     de = event_signature("Putin und Kim unterzeichnen in Pjöngjang ein Partnerschaftsabkommen.")
