@@ -24,14 +24,13 @@ pairs are shown too, labelled in-sample for the real pairs they were chosen on.
 Folds cannot hold out whole outlets here, as they do for the gate and the motives: a pair joins
 two outlets, and the real pairs chain all their outlets into one connected set, so no outlet can
 leave without taking pairs of the others along. Holding out whole items is the nearest honest
-grouping. ``write_novelty_baseline`` pins floors under ``novelty`` in eval/baseline.json.
+grouping. The report and the pinned bounds are in ``pipeline.alerts.novelty_report``.
 
 The repo holds no copied text: shared data is read at run time.
 """
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field, replace
 from itertools import product
@@ -59,11 +58,10 @@ from pipeline.alerts.signatures import (
     sources_compatible,
 )
 from pipeline.claims.figures import Figure, figures_relation, parse_figures
-from pipeline.settings import REPO_ROOT
 
-__all__ = ["evaluate_pairs", "format_report", "load_pairs", "load_real_pairs", "predict", "metrics",
-           "cross_validate", "time_split", "novelty_floors", "write_novelty_baseline", "BASELINE_FILE",
-           "DEFAULT_PAIRS", "SHARED", "GRID"]
+__all__ = ["evaluate_pairs", "load_pairs", "load_real_pairs", "predict", "metrics",
+           "cross_validate", "time_split", "DEFAULT_PAIRS", "SHARED", "GRID",
+           "FOLDS", "TIME_TEST_SHARE"]
 
 # The grid searched on the training folds: the two settings the pairs can choose. Every extra
 # searched setting made the out-of-fold figures swing more with the fold assignment (measured over
@@ -90,8 +88,6 @@ BOOTSTRAP = 2000
 # The newest share of the real pairs held out by the time split. Larger than the gate's 20%: with
 # 51 pairs, a fifth would leave about five same-claim pairs to test on.
 TIME_TEST_SHARE = 0.3
-BASELINE_FILE = REPO_ROOT / "eval" / "baseline.json"
-BASELINE_MARGIN = 0.05
 
 
 @dataclass
@@ -381,96 +377,3 @@ def evaluate_pairs(path: Path | None = None, *, thresholds: Thresholds = DEFAULT
                                        chosen=split["chosen"])
         result["sets"][name] = entry
     return result
-
-
-def _fmt(summary: dict[str, Any]) -> str:
-    m, ci = summary["metrics"], summary["ci"]
-
-    def one(key: str, label: str) -> str:
-        if m[key] is None:
-            return f"{label} -"
-        lo, hi = ci[key] or (m[key], m[key])
-        return f"{label} {m[key]:.3f} [{lo:.2f}, {hi:.2f}]"
-
-    return (f"{one('recall', 'same-claim recall')}  {one('merge_rate', 'different merged')}  "
-            f"{one('accuracy', '3-way accuracy')}  ({m['same']} same, {m['different']} different)")
-
-
-def _fmt_repeats(runs: list[dict[str, Any]]) -> str:
-    def one(key: str, label: str) -> str:
-        values = [float(r[key]) for r in runs if r[key] is not None]
-        if not values:
-            return f"{label} -"
-        return f"{label} mean {sum(values) / len(values):.3f} [{min(values):.2f}-{max(values):.2f}]"
-
-    return (f"{one('recall', 'same-claim recall')}  {one('merge_rate', 'different merged')}  "
-            f"{one('accuracy', '3-way accuracy')}")
-
-
-def _fmt_t(t: Thresholds) -> str:
-    return (f"cosine_strict={t.cosine_strict} cosine_min={t.cosine_min} lexical_min={t.lexical_min} "
-            f"cosine_figures={t.cosine_figures} window_days={t.window_days:g} "
-            f"update_window_days={t.update_window_days:g} split_sources={t.split_sources} "
-            f"cosine_event={t.cosine_event:g} xl_cosine_min={t.xl_cosine_min:g}")
-
-
-def format_report(result: dict[str, Any]) -> str:
-    lines = [f"claim pairs: {result['pairs']}  thresholds: {_fmt_t(result['thresholds'])}"]
-    for name, entry in result["sets"].items():
-        lines.append(f"[{name}] {entry['pairs']} pairs")
-        lines.append(f"  cross-validated ({FOLDS} folds, item-grouped): {_fmt(entry['cv'])}")
-        runs = entry["cv_repeats"]
-        lines.append(f"  over {len(runs)} fold assignments: {_fmt_repeats(runs)}")
-        if "time_split" in entry:
-            ts = entry["time_split"]
-            lines.append(f"  time split (newest {int(TIME_TEST_SHARE * 100)}% of the real pairs, from "
-                         f"{ts['test_from']}; tuned on {ts['train']} older and team pairs): {_fmt(ts)}")
-            lines.append(f"    chosen there: cosine_min={ts['chosen'].cosine_min} "
-                         f"window_days={ts['chosen'].window_days:g}")
-        lines.append(f"  with the thresholds above (in-sample): {_fmt(entry['fixed'])}")
-        lines.append(f"  before (similarity only, 0.9/0.7/0.3/0.65): {_fmt(entry['before'])}")
-        lines += ["  errors:"] + ([f"    {e}" for e in entry["errors"]] or ["    none"])
-    if "cv_thresholds" in result:
-        lines.append("thresholds chosen per fold:")
-        lines += [f"  {_fmt_t(t)}" for t in result["cv_thresholds"]]
-    lines.append(f"chosen on all pairs (the defaults should match): {_fmt_t(result['selected_on_all'])}")
-    return "\n".join(lines)
-
-
-def novelty_floors(result: dict[str, Any], margin: float = BASELINE_MARGIN) -> dict[str, Any]:
-    """The ``novelty`` entry of eval/baseline.json: the measured figures and their bounds. Recall
-    and accuracy floors sit ``margin`` (or one pair's share, when larger) under the measured figure,
-    the merge-rate ceiling as far above it. The means over fold assignments get the same margins."""
-    measured: dict[str, Any] = {}
-    bounds: dict[str, Any] = {}
-    for name, entry in result["sets"].items():
-        schemes = {"cv": entry["cv"]["metrics"], "fixed": entry["fixed"]["metrics"]}
-        if "time_split" in entry:
-            schemes["time_split"] = entry["time_split"]["metrics"]
-        runs = entry["cv_repeats"]
-        schemes["cv_mean"] = {key: sum(float(r[key]) for r in runs) / len(runs)
-                              for key in ("recall", "merge_rate", "accuracy")}
-        schemes["cv_mean"].update(same=runs[0]["same"], different=runs[0]["different"], n=runs[0]["n"])
-        for scheme, m in schemes.items():
-            measured.setdefault(name, {})[scheme] = {k: round(float(m[k]), 4)
-                                                     for k in ("recall", "merge_rate", "accuracy")}
-            slack = {"recall": max(margin, 1.0 / max(1, m["same"])),
-                     "merge_rate": max(margin, 1.0 / max(1, m["different"])),
-                     "accuracy": max(margin, 1.0 / max(1, m["n"]))}
-            bounds.setdefault(name, {})[scheme] = {
-                "recall_min": round(max(0.0, float(m["recall"]) - slack["recall"]), 4),
-                "merge_rate_max": round(min(1.0, float(m["merge_rate"]) + slack["merge_rate"]), 4),
-                "accuracy_min": round(max(0.0, float(m["accuracy"]) - slack["accuracy"]), 4)}
-    return {"note": "claim novelty on labelled pairs (pipeline.alerts.novelty_eval): 'cv' item-grouped "
-                    "5-fold CV, 'cv_mean' its mean over five fold assignments, 'time_split' tuned on "
-                    "older pairs and judged on the newest real ones, 'fixed' the shipped thresholds "
-                    "(in-sample for the real pairs); bounds = measured -/+ max(margin, one pair's share)",
-            "margin": margin, "measured": measured, "bounds": bounds}
-
-
-def write_novelty_baseline(result: dict[str, Any], path: Path | None = None) -> None:
-    """Pin the ``novelty`` bounds in eval/baseline.json, keeping every other key."""
-    target = Path(path or BASELINE_FILE)
-    data = json.loads(target.read_text(encoding="utf-8"))
-    data["novelty"] = novelty_floors(result)
-    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

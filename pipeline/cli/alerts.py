@@ -192,11 +192,12 @@ def cmd_subscriptions(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pipeline.alerts import novelty_eval
+    from pipeline.alerts import novelty_report
+    from pipeline.alerts.novelty_eval import evaluate_pairs
 
-    result = novelty_eval.evaluate_pairs(args.pairs, sweep=args.sweep)
-    print(novelty_eval.format_report(result))
+    result = evaluate_pairs(args.pairs, sweep=args.sweep)
+    print(novelty_report.format_report(result))
     if args.write_baseline:
-        novelty_eval.write_novelty_baseline(result)
-        print(f"pinned 'novelty' bounds in {novelty_eval.BASELINE_FILE}", file=sys.stderr)
+        novelty_report.write_novelty_baseline(result)
+        print(f"pinned 'novelty' bounds in {novelty_report.BASELINE_FILE}", file=sys.stderr)
     return 0

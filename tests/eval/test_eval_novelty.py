@@ -18,7 +18,8 @@ import json
 import pytest
 
 from pipeline.alerts.claim_pairs import Pair
-from pipeline.alerts.novelty_eval import BASELINE_FILE, Features, evaluate_pairs, format_report, time_split
+from pipeline.alerts.novelty_eval import Features, evaluate_pairs, time_split
+from pipeline.alerts.novelty_report import BASELINE_FILE, format_report
 from pipeline.classify.e5_runtime import get_multilingual_embedder
 
 BASELINE = json.loads(BASELINE_FILE.read_text(encoding="utf-8"))["novelty"]

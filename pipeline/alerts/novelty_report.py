@@ -1,0 +1,110 @@
+"""The novelty evaluation's report and its bounds in eval/baseline.json (``newswatch eval-claims``,
+``--write-baseline``); the evaluation itself is ``pipeline.alerts.novelty_eval``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pipeline.alerts.novelty import Thresholds
+from pipeline.alerts.novelty_eval import FOLDS, TIME_TEST_SHARE
+from pipeline.settings import REPO_ROOT
+
+__all__ = ["BASELINE_FILE", "format_report", "novelty_floors", "write_novelty_baseline"]
+
+BASELINE_FILE = REPO_ROOT / "eval" / "baseline.json"
+BASELINE_MARGIN = 0.05
+
+
+def _fmt(summary: dict[str, Any]) -> str:
+    m, ci = summary["metrics"], summary["ci"]
+
+    def one(key: str, label: str) -> str:
+        if m[key] is None:
+            return f"{label} -"
+        lo, hi = ci[key] or (m[key], m[key])
+        return f"{label} {m[key]:.3f} [{lo:.2f}, {hi:.2f}]"
+
+    return (f"{one('recall', 'same-claim recall')}  {one('merge_rate', 'different merged')}  "
+            f"{one('accuracy', '3-way accuracy')}  ({m['same']} same, {m['different']} different)")
+
+
+def _fmt_repeats(runs: list[dict[str, Any]]) -> str:
+    def one(key: str, label: str) -> str:
+        values = [float(r[key]) for r in runs if r[key] is not None]
+        if not values:
+            return f"{label} -"
+        return f"{label} mean {sum(values) / len(values):.3f} [{min(values):.2f}-{max(values):.2f}]"
+
+    return (f"{one('recall', 'same-claim recall')}  {one('merge_rate', 'different merged')}  "
+            f"{one('accuracy', '3-way accuracy')}")
+
+
+def _fmt_t(t: Thresholds) -> str:
+    return (f"cosine_strict={t.cosine_strict} cosine_min={t.cosine_min} lexical_min={t.lexical_min} "
+            f"cosine_figures={t.cosine_figures} window_days={t.window_days:g} "
+            f"update_window_days={t.update_window_days:g} split_sources={t.split_sources} "
+            f"cosine_event={t.cosine_event:g} xl_cosine_min={t.xl_cosine_min:g}")
+
+
+def format_report(result: dict[str, Any]) -> str:
+    lines = [f"claim pairs: {result['pairs']}  thresholds: {_fmt_t(result['thresholds'])}"]
+    for name, entry in result["sets"].items():
+        lines.append(f"[{name}] {entry['pairs']} pairs")
+        lines.append(f"  cross-validated ({FOLDS} folds, item-grouped): {_fmt(entry['cv'])}")
+        runs = entry["cv_repeats"]
+        lines.append(f"  over {len(runs)} fold assignments: {_fmt_repeats(runs)}")
+        if "time_split" in entry:
+            ts = entry["time_split"]
+            lines.append(f"  time split (newest {int(TIME_TEST_SHARE * 100)}% of the real pairs, from "
+                         f"{ts['test_from']}; tuned on {ts['train']} older and team pairs): {_fmt(ts)}")
+            lines.append(f"    chosen there: cosine_min={ts['chosen'].cosine_min} "
+                         f"window_days={ts['chosen'].window_days:g}")
+        lines.append(f"  with the thresholds above (in-sample): {_fmt(entry['fixed'])}")
+        lines.append(f"  before (similarity only, 0.9/0.7/0.3/0.65): {_fmt(entry['before'])}")
+        lines += ["  errors:"] + ([f"    {e}" for e in entry["errors"]] or ["    none"])
+    if "cv_thresholds" in result:
+        lines.append("thresholds chosen per fold:")
+        lines += [f"  {_fmt_t(t)}" for t in result["cv_thresholds"]]
+    lines.append(f"chosen on all pairs (the defaults should match): {_fmt_t(result['selected_on_all'])}")
+    return "\n".join(lines)
+
+
+def novelty_floors(result: dict[str, Any], margin: float = BASELINE_MARGIN) -> dict[str, Any]:
+    """The ``novelty`` entry of eval/baseline.json: the measured figures and their bounds. Recall
+    and accuracy floors sit ``margin`` (or one pair's share, when larger) under the measured figure,
+    the merge-rate ceiling as far above it. The means over fold assignments get the same margins."""
+    measured: dict[str, Any] = {}
+    bounds: dict[str, Any] = {}
+    for name, entry in result["sets"].items():
+        schemes = {"cv": entry["cv"]["metrics"], "fixed": entry["fixed"]["metrics"]}
+        if "time_split" in entry:
+            schemes["time_split"] = entry["time_split"]["metrics"]
+        runs = entry["cv_repeats"]
+        schemes["cv_mean"] = {key: sum(float(r[key]) for r in runs) / len(runs)
+                              for key in ("recall", "merge_rate", "accuracy")}
+        schemes["cv_mean"].update(same=runs[0]["same"], different=runs[0]["different"], n=runs[0]["n"])
+        for scheme, m in schemes.items():
+            measured.setdefault(name, {})[scheme] = {k: round(float(m[k]), 4)
+                                                     for k in ("recall", "merge_rate", "accuracy")}
+            slack = {"recall": max(margin, 1.0 / max(1, m["same"])),
+                     "merge_rate": max(margin, 1.0 / max(1, m["different"])),
+                     "accuracy": max(margin, 1.0 / max(1, m["n"]))}
+            bounds.setdefault(name, {})[scheme] = {
+                "recall_min": round(max(0.0, float(m["recall"]) - slack["recall"]), 4),
+                "merge_rate_max": round(min(1.0, float(m["merge_rate"]) + slack["merge_rate"]), 4),
+                "accuracy_min": round(max(0.0, float(m["accuracy"]) - slack["accuracy"]), 4)}
+    return {"note": "claim novelty on labelled pairs (pipeline.alerts.novelty_eval): 'cv' item-grouped "
+                    "5-fold CV, 'cv_mean' its mean over five fold assignments, 'time_split' tuned on "
+                    "older pairs and judged on the newest real ones, 'fixed' the shipped thresholds "
+                    "(in-sample for the real pairs); bounds = measured -/+ max(margin, one pair's share)",
+            "margin": margin, "measured": measured, "bounds": bounds}
+
+
+def write_novelty_baseline(result: dict[str, Any], path: Path | None = None) -> None:
+    """Pin the ``novelty`` bounds in eval/baseline.json, keeping every other key."""
+    target = Path(path or BASELINE_FILE)
+    data = json.loads(target.read_text(encoding="utf-8"))
+    data["novelty"] = novelty_floors(result)
+    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
