@@ -15,6 +15,10 @@ against the harness's Elasticsearch (a private index prefix, dropped at the end)
 folder, a real SMTP server in this process, and one subscription that alerts immediately on every
 motive. Each alert is traced back to its item (alert -> claim -> article -> item by URL).
 
+The replay itself is ``tests/replay_run.py`` (the integration test
+``tests/integration/test_replay_real_items.py`` runs it too and holds it to the bounds pinned in
+eval/baseline.json; ``--write-baseline`` pins them from this run).
+
 Targets (issue 13): >= 90% of on-topic items alert, <= 2% of off-topic items alert, and no pair of
 claim_pairs.jsonl labelled repeat or update yields two "new" alerts.
 
@@ -28,14 +32,7 @@ import argparse
 import json
 import os
 import sys
-import tempfile
-import time
-import uuid
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -43,171 +40,18 @@ os.environ.setdefault("NEWSWATCH_ES_URL", "http://127.0.0.1:9250")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.es.client import build_client  # noqa: E402
-from pipeline.es.schema import drop_prefix  # noqa: E402
-from pipeline.settings import Settings, load_settings  # noqa: E402
-from pipeline.stack.ports import free_port  # noqa: E402
-from pipeline.stack.smtp import MailCatcher  # noqa: E402
+from pipeline.settings import load_settings  # noqa: E402
+from tests.replay_run import STAGES, replay, write_replay_baseline  # noqa: E402
 from tests.replay_support import (  # noqa: E402
     ITEMS_FILE,
     PAIRS_FILE,
     SHARED,
-    ClaimPair,
     CorpusError,
-    ReplayFeeds,
-    ReplayItem,
     load_items,
     load_pairs,
 )
 
 TARGET_ON, TARGET_OFF = 0.90, 0.02
-STAGES = ("gate", "no claim", "novelty merged", "other")
-SUBSCRIBER = "desk@example.org"
-
-
-def round_end(when: datetime, unit: str) -> datetime:
-    """The first instant after ``when``'s round (UTC month, ISO week or day)."""
-    day = when.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if unit == "day":
-        return day + timedelta(days=1)
-    if unit == "week":
-        return day + timedelta(days=7 - day.weekday())
-    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
-
-
-@dataclass
-class Timings:
-    stages: Counter[str] = field(default_factory=Counter)
-
-    def run(self, stage: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        start = time.monotonic()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            self.stages[stage] += time.monotonic() - start
-
-
-def run_round(settings: Settings, es: Any, now: datetime, timings: Timings) -> dict[str, Any]:
-    """One pass of the three DAGs, in the order their assets chain them."""
-    from pipeline.alerts import bundle_and_send, configured_subscriptions, process_new_claims
-    from pipeline.claims import extract_pending_claims
-    from pipeline.classify import classify_pending
-    from pipeline.ingest import ingest_once, load_sources, reconcile_near_duplicates
-
-    ids = [s.id for s in load_sources(settings.sources_file)]
-    batches = [ids[i::2] for i in range(min(2, len(ids)))]
-    reports = [timings.run("ingest", ingest_once, settings, es, source_ids=batch, now=now,
-                           ignore_schedule=True).as_dict() for batch in batches]
-    article_ids = [a for r in reports for a in r.get("article_ids", [])]
-    timings.run("ingest", reconcile_near_duplicates, settings, es, article_ids=article_ids, now=now)
-    classified = timings.run("classify", classify_pending, settings, es, now=now)
-    claims = timings.run("claims", extract_pending_claims, settings, es, now=now)
-    subs = configured_subscriptions(settings)
-    processed = timings.run("alerts", process_new_claims, settings, es, subs, now=now)
-    sent = timings.run("alerts", bundle_and_send, settings, es, subs, now=now)
-    return {"entries": sum(int(r.get("entries", 0)) for r in reports),
-            "new_articles": sum(int(r.get("new_articles", 0)) for r in reports),
-            "failed_sources": sum(int(r.get("sources_failed", 0)) for r in reports),
-            "on_topic": classified.get("on_topic", 0), "claims": claims.get("claims", 0),
-            "claim_failures": len(claims.get("failed") or []), "new": processed.get("new", 0),
-            "repeat": processed.get("repeat", 0), "update": processed.get("update", 0),
-            "alerts": processed.get("events_created", 0),
-            "novelty_errors": len(processed.get("errors") or []),
-            "sent": int((processed.get("delivery") or {}).get("sent", 0)) + int(sent.get("sent", 0))}
-
-
-def all_docs(es: Any, settings: Settings, kind: str) -> list[dict[str, Any]]:
-    from elasticsearch import helpers
-
-    alias = settings.index(kind)
-    if not es.indices.exists_alias(name=alias):
-        return []
-    es.indices.refresh(index=alias)
-    return [h["_source"] | {"_id": h["_id"]} for h in helpers.scan(
-        es, index=alias, query={"query": {"match_all": {}}},
-        _source_excludes=["embedding", "payload", "minhash_bands"])]
-
-
-@dataclass
-class Trace:
-    """What became of one item at each stage."""
-
-    item: ReplayItem
-    article: dict[str, Any] | None = None
-    claims: list[dict[str, Any]] = field(default_factory=list)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def alerted(self) -> bool:
-        return bool(self.alerts)
-
-    @property
-    def new_alert(self) -> bool:
-        return any(a.get("event") == "new" for a in self.alerts)
-
-    @property
-    def clusters(self) -> set[str]:
-        return {c["cluster_id"] for c in self.claims if c.get("cluster_id")}
-
-    def lost_at(self, origin_of: dict[str, str]) -> tuple[str, str]:
-        """(stage, why) for an item that gave no alert; ``origin_of``: cluster id -> the item whose
-        claim opened it (so a reader can judge whether the merge was right)."""
-        art = self.article
-        if art is None:
-            return "other", "never indexed (feed entry lost at ingest)"
-        if art.get("duplicate_of"):
-            return "other", f"near-duplicate of article {art['duplicate_of'][:12]}"
-        if art.get("status") != "classified":
-            return "other", f"article status {art.get('status')!r}"
-        if not art.get("on_topic"):
-            return "gate", f"topic score {float(art.get('topic_score') or 0):.2f}"
-        if art.get("language_supported") is False:
-            return "other", f"language {art.get('language')!r} not supported for claims"
-        if not self.claims:
-            return "no claim", "no claim candidate in title or summary"
-        events = Counter(c.get("novelty") or "unchecked" for c in self.claims)
-        if events.get("repeat") and not events.get("new") and not events.get("update"):
-            into = sorted({origin_of.get(c.get("cluster_id") or "", "?") for c in self.claims})
-            return "novelty merged", f"{events['repeat']} claim(s) judged repeats of {', '.join(into)}"
-        return "other", f"claims {dict(events)}, yet no alert (subscription filter?)"
-
-
-def trace_items(items: list[ReplayItem], es: Any, settings: Settings) -> dict[str, Trace]:
-    from pipeline.ingest.canonical import safe_canonicalize_url
-
-    traces = {i.id: Trace(i) for i in items}
-    by_url: dict[str, str] = {}
-    for item in items:
-        by_url[item.url] = item.id
-        by_url.setdefault(safe_canonicalize_url(item.url), item.id)
-    item_of_article: dict[str, str] = {}
-    for art in all_docs(es, settings, "articles"):
-        for url in (art.get("url"), art.get("canonical_url"), *(art.get("links") or [])):
-            if url and url in by_url:
-                item_of_article[art["_id"]] = by_url[url]
-                traces[by_url[url]].article = art
-                break
-    claim_item: dict[str, str] = {}
-    for claim in all_docs(es, settings, "claims"):
-        if (iid := item_of_article.get(claim.get("article_id", ""))) is not None:
-            traces[iid].claims.append(claim)
-            claim_item[claim["_id"]] = iid
-    for alert in all_docs(es, settings, "alerts"):
-        if alert.get("kind") != "event":
-            continue
-        iid = claim_item.get(alert.get("claim_id", "")) or item_of_article.get(alert.get("article_id", ""))
-        if iid is not None:
-            traces[iid].alerts.append(alert)
-    return traces
-
-
-def pair_outcomes(pairs: list[ClaimPair], traces: dict[str, Trace]) -> dict[str, Any]:
-    same = [p for p in pairs if p.relation in {"repeat", "update"} and p.a in traces and p.b in traces]
-    different = [p for p in pairs if p.relation == "different" and p.a in traces and p.b in traces]
-    two_new = [p for p in same if traces[p.a].new_alert and traces[p.b].new_alert]
-    joined = [p for p in same if traces[p.a].clusters & traces[p.b].clusters]
-    wrongly_joined = [p for p in different if traces[p.a].clusters & traces[p.b].clusters]
-    return {"same": same, "different": different, "two_new": two_new, "joined": joined,
-            "wrongly_joined": wrongly_joined}
 
 
 def short(text: str, width: int = 88) -> str:
@@ -220,6 +64,9 @@ def main() -> int:
     parser.add_argument("--round", choices=["month", "week", "day"], default="month",
                         help="how much of the timeline each round releases (default: a month)")
     parser.add_argument("--keep", action="store_true", help="keep the indices (prefix printed) for a look")
+    parser.add_argument("--write-baseline", action="store_true",
+                        help="pin this run's figures as the 'replay' bounds in eval/baseline.json "
+                             "(monthly rounds only: the bounds are for the test's replay)")
     args = parser.parse_args()
     if not SHARED.is_dir() or not ITEMS_FILE.is_file():
         print(f"bench_replay: {ITEMS_FILE} is absent: this benchmark needs ../shared/corpus next to the "
@@ -241,72 +88,16 @@ def main() -> int:
               "harness's node (make bench / newswatch stack up) or set NEWSWATCH_ES_URL", file=sys.stderr)
         return 2
 
-    prefix = f"bench-replay-{uuid.uuid4().hex[:8]}"
-    timings = Timings()
-    rounds: list[tuple[str, int, dict[str, Any]]] = []
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="newswatch-bench-replay-") as tmp_name:
-        tmp = Path(tmp_name)
-        feeds = ReplayFeeds(items).start()
-        mail = MailCatcher(tmp / "mail", free_port()).start()
-        try:
-            (tmp / "sources.yaml").write_text(feeds.sources_yaml(), encoding="utf-8")
-            (tmp / "subscriptions.yaml").write_text(
-                "subscriptions:\n  - id: replay\n    name: every motive, as it happens\n"
-                f"    recipients: [{SUBSCRIBER}]\n    mode: immediate\n    min_score: 0\n", encoding="utf-8")
-            settings = replace(base, index_prefix=prefix, state_dir=tmp / "state", allow_private_hosts=True,
-                               smtp=replace(base.smtp, host="127.0.0.1", port=mail.port),
-                               sources_path=tmp / "sources.yaml",
-                               subscriptions_path=tmp / "subscriptions.yaml")
-            print(f"replaying {len(items)} items from {len(feeds.outlets)} outlet feeds by {args.round} "
-                  f"(feed text only; index prefix {prefix})", flush=True)
-            cursor = 0
-            while cursor < len(items):
-                end = round_end(items[cursor].published, args.round)
-                released = feeds.release_until(end)
-                cursor += len(released)
-                now = min(end, datetime.now(UTC))
-                counts = run_round(settings, es, now, timings)
-                label = end - timedelta(seconds=1)
-                name = label.strftime("%Y-%m") if args.round == "month" else label.strftime("%Y-%m-%d")
-                rounds.append((name, len(released), counts))
-                print(f"  round {name:<10} released {len(released):3d}  indexed {counts['new_articles']:3d}  "
-                      f"on-topic {counts['on_topic']:3d}  claims {counts['claims']:3d}  "
-                      f"new/update/repeat {counts['new']}/{counts['update']}/{counts['repeat']}  "
-                      f"alerts {counts['alerts']:3d}  sent {counts['sent']:3d}"
-                      + (f"  FAILED SOURCES {counts['failed_sources']}" if counts["failed_sources"] else ""),
-                      flush=True)
-            traces = trace_items(items, es, settings)
-            emails = len(mail.messages())
-        finally:
-            mail.stop()
-            feeds.stop()
-            if args.keep:
-                print(f"indices kept under prefix {prefix}")
-            else:
-                drop_prefix(es, prefix)
-    wall = time.monotonic() - started
-
-    on = [t for t in traces.values() if t.item.on_topic]
-    off = [t for t in traces.values() if not t.item.on_topic]
-    on_hit = [t for t in on if t.alerted]
-    off_hit = [t for t in off if t.alerted]
+    result = replay(items, pairs, base, es, unit=args.round, keep=args.keep,
+                    log=lambda line: print(line, flush=True))
+    if args.keep:
+        print(f"indices kept under prefix {result.prefix}")
+    traces, rounds, emails, wall = result.traces, result.rounds, result.emails, result.wall
+    timings = result.timings
+    on, off, on_hit, off_hit = result.on, result.off, result.on_hit, result.off_hit
     on_rate = len(on_hit) / len(on) if on else 0.0
     off_rate = len(off_hit) / len(off) if off else 0.0
-    pairs_out = pair_outcomes(pairs, traces)
-    # The item whose "new" alert opened each cluster: an item merged into such a cluster was not
-    # alerted itself, but its claim reached the subscriber (rightly so when it is a true repeat).
-    origin_of: dict[str, str] = {}
-    for t in sorted(traces.values(), key=lambda x: (x.item.published, x.item.id)):
-        for alert in t.alerts:
-            if alert.get("event") == "new":
-                origin_of.setdefault(alert.get("cluster_id") or "", t.item.id)
-    lost: dict[str, list[tuple[Trace, str]]] = defaultdict(list)
-    for t in on:
-        if not t.alerted:
-            stage, why = t.lost_at(origin_of)
-            lost[stage].append((t, why))
-    covered = [t for t in on if t.alerted or t.clusters & set(origin_of)]
+    pairs_out, lost, covered = result.pairs, result.lost, result.covered
 
     def verdict(ok: bool) -> str:
         return "OK" if ok else "MISSED"
@@ -376,6 +167,12 @@ def main() -> int:
         "met": ok_on and ok_off and ok_pairs,
     }
     print("\n" + json.dumps(summary, ensure_ascii=False, sort_keys=True))
+    if args.write_baseline:
+        if args.round != "month":
+            print("bench_replay: --write-baseline pins monthly rounds only", file=sys.stderr)
+            return 2
+        write_replay_baseline(result)
+        print("pinned the 'replay' bounds in eval/baseline.json", file=sys.stderr)
     return 0 if summary["met"] else 1
 
 
