@@ -71,6 +71,16 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# metric -> (its bound's name, the count one pair's share is taken of, the bound's side)
+_BOUNDS = {"recall": ("recall_min", "same", -1), "merge_rate": ("merge_rate_max", "different", 1),
+           "accuracy": ("accuracy_min", "n", -1)}
+
+
+def _mean(values: list[Any]) -> float | None:
+    known = [float(v) for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
 def novelty_floors(result: dict[str, Any], margin: float = BASELINE_MARGIN) -> dict[str, Any]:
     """The ``novelty`` entry of eval/baseline.json: the measured figures and their bounds. Recall
     and accuracy floors sit ``margin`` (or one pair's share, when larger) under the measured figure,
@@ -82,19 +92,18 @@ def novelty_floors(result: dict[str, Any], margin: float = BASELINE_MARGIN) -> d
         if "time_split" in entry:
             schemes["time_split"] = entry["time_split"]["metrics"]
         runs = entry["cv_repeats"]
-        schemes["cv_mean"] = {key: sum(float(r[key]) for r in runs) / len(runs)
-                              for key in ("recall", "merge_rate", "accuracy")}
+        schemes["cv_mean"] = {key: _mean([r[key] for r in runs]) for key in _BOUNDS}
         schemes["cv_mean"].update(same=runs[0]["same"], different=runs[0]["different"], n=runs[0]["n"])
         for scheme, m in schemes.items():
-            measured.setdefault(name, {})[scheme] = {k: round(float(m[k]), 4)
-                                                     for k in ("recall", "merge_rate", "accuracy")}
-            slack = {"recall": max(margin, 1.0 / max(1, m["same"])),
-                     "merge_rate": max(margin, 1.0 / max(1, m["different"])),
-                     "accuracy": max(margin, 1.0 / max(1, m["n"]))}
-            bounds.setdefault(name, {})[scheme] = {
-                "recall_min": round(max(0.0, float(m["recall"]) - slack["recall"]), 4),
-                "merge_rate_max": round(min(1.0, float(m["merge_rate"]) + slack["merge_rate"]), 4),
-                "accuracy_min": round(max(0.0, float(m["accuracy"]) - slack["accuracy"]), 4)}
+            # a metric with no pairs behind it (a set without different pairs) is neither pinned
+            # nor bounded
+            got = {k: float(m[k]) for k in _BOUNDS if m[k] is not None}
+            measured.setdefault(name, {})[scheme] = {k: round(v, 4) for k, v in got.items()}
+            out = bounds.setdefault(name, {})[scheme] = {}
+            for key, (bound, support, sign) in _BOUNDS.items():
+                if key in got:
+                    slack = max(margin, 1.0 / max(1, m[support]))
+                    out[bound] = round(min(1.0, max(0.0, got[key] + sign * slack)), 4)
     return {"note": "claim novelty on labelled pairs (pipeline.alerts.novelty_eval): 'cv' item-grouped "
                     "5-fold CV, 'cv_mean' its mean over five fold assignments, 'time_split' tuned on "
                     "older pairs and judged on the newest real ones, 'fixed' the shipped thresholds "

@@ -19,7 +19,7 @@ import pytest
 
 from pipeline.alerts.claim_pairs import Pair
 from pipeline.alerts.novelty_eval import Features, evaluate_pairs, time_split
-from pipeline.alerts.novelty_report import BASELINE_FILE, format_report
+from pipeline.alerts.novelty_report import BASELINE_FILE, format_report, novelty_floors
 from pipeline.classify.e5_runtime import get_multilingual_embedder
 
 BASELINE = json.loads(BASELINE_FILE.read_text(encoding="utf-8"))["novelty"]
@@ -105,3 +105,18 @@ def test_time_split_tests_the_newest_stories_whole_and_tunes_only_on_older_ones(
     assert split["train"] == 3
     assert set(split["predictions"].values()) <= {"repeat", "update", "different"}
     assert split["chosen"] is not None
+
+
+def test_bounds_take_the_larger_of_the_margin_and_one_pairs_share_and_skip_empty_metrics():
+    def m(recall, merge, accuracy, same, different):
+        return {"recall": recall, "merge_rate": merge, "accuracy": accuracy, "same": same,
+                "different": different, "n": same + different}
+
+    entry = {"cv": {"metrics": m(0.8, 0.1, 0.8, 40, 40)}, "fixed": {"metrics": m(0.9, None, 0.9, 5, 0)},
+             "cv_repeats": [m(0.8, 0.1, 0.8, 40, 40), m(0.6, 0.2, 0.7, 40, 40)]}
+    out = novelty_floors({"sets": {"x": entry}})
+    cv = out["bounds"]["x"]["cv"]
+    assert cv == {"recall_min": 0.75, "merge_rate_max": 0.15, "accuracy_min": 0.75}  # margin 0.05
+    fixed = out["bounds"]["x"]["fixed"]
+    assert fixed == {"recall_min": 0.7, "accuracy_min": 0.7}  # one pair of five: 0.2; no merge bound
+    assert out["measured"]["x"]["cv_mean"] == {"recall": 0.7, "merge_rate": 0.15, "accuracy": 0.75}
