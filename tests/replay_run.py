@@ -10,7 +10,6 @@ item by URL). ``benchmarks/bench_replay.py`` prints the result;
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 import uuid
@@ -21,8 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipeline.classify.evaluate import pin_baseline
 from pipeline.es.schema import drop_prefix
-from pipeline.settings import REPO_ROOT, Settings
+from pipeline.settings import Settings
 from pipeline.stack.ports import free_port
 from pipeline.stack.smtp import MailCatcher
 from tests.replay_support import ClaimPair, ReplayFeeds, ReplayItem
@@ -279,7 +279,6 @@ def replay(items: list[ReplayItem], pairs: list[ClaimPair], base: Settings, es: 
                         time.monotonic() - started, timings, prefix)
 
 
-BASELINE_FILE = REPO_ROOT / "eval" / "baseline.json"
 MARGIN = 0.05  # of the on-topic items, for the counts of items alerted and covered
 
 
@@ -298,12 +297,9 @@ def replay_bounds(measured: dict[str, Any]) -> dict[str, int]:
 def write_replay_baseline(result: ReplayResult, path: Path | None = None) -> None:
     """Pin the ``replay`` entry of eval/baseline.json from ``result`` (a monthly replay), keeping
     every other key."""
-    target = Path(path or BASELINE_FILE)
-    data = json.loads(target.read_text(encoding="utf-8"))
     measured = result.measures()
-    data["replay"] = {
+    pin_baseline({"replay": {
         "note": "the labelled real items replayed as feeds by month, feed text only "
                 "(benchmarks/bench_replay.py --write-baseline); bounds: on-topic counts may fall by "
                 "max(1, 5% of the on-topic items), pair counts and off-topic alerts move by one",
-        "measured": measured, "bounds": replay_bounds(measured)}
-    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        "measured": measured, "bounds": replay_bounds(measured)}}, path)

@@ -32,6 +32,7 @@ The repo holds no copied text: shared data is read at run time.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
@@ -303,23 +304,25 @@ def time_split(pairs: list[Pair], feats: list[Features], base: Thresholds = DEFA
     on both sides; a real pair outside the test groups but no older than the oldest of them is
     left out of training, so no pair tuned on is newer than the oldest story tested on."""
     groups = _groups(pairs)
+    dated = [_latest(p) if p.group == "real" else None for p in pairs]
     latest: dict[int, Any] = {}
-    for p, g in zip(pairs, groups, strict=True):
-        when = _latest(p) if p.group == "real" else None
+    size: Counter[int] = Counter()
+    for when, g in zip(dated, groups, strict=True):
         if when is not None:
             latest[g] = max(latest.get(g, when), when)
-    n_real = sum(p.group == "real" and _latest(p) is not None for p in pairs)
-    size = {g: groups.count(g) for g in latest}
+            size[g] += 1
     test: set[int] = set()
+    held = 0
     for g in sorted(latest, key=lambda g: latest[g], reverse=True):
-        if sum(size[t] for t in test) >= share * n_real:
+        if held >= share * sum(size.values()):
             break
         test.add(g)
+        held += size[g]
     if not test:
         return {"predictions": {}, "chosen": None, "test_from": None, "train": 0}
     cutoff = min(latest[g] for g in test)
-    train = [(p, f) for p, f, g in zip(pairs, feats, groups, strict=True)
-             if g not in test and (p.group != "real" or (_latest(p) is not None and _latest(p) < cutoff))]
+    train = [(p, f) for p, f, g, when in zip(pairs, feats, groups, dated, strict=True)
+             if g not in test and (p.group != "real" or (when is not None and when < cutoff))]
     chosen = select(train, _grid(base))
     predictions = {i: predict(f, chosen)[0] for i, (f, g) in enumerate(zip(feats, groups, strict=True))
                    if g in test}

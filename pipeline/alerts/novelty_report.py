@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from pipeline.alerts.novelty import Thresholds
 from pipeline.alerts.novelty_eval import FOLDS, TIME_TEST_SHARE
-from pipeline.settings import REPO_ROOT
+from pipeline.classify.evaluate import BASELINE_FILE, pin_baseline
 
 __all__ = ["BASELINE_FILE", "format_report", "novelty_floors", "write_novelty_baseline"]
 
-BASELINE_FILE = REPO_ROOT / "eval" / "baseline.json"
 BASELINE_MARGIN = 0.05
 
 
@@ -35,10 +33,15 @@ def _fmt_repeats(runs: list[dict[str, Any]]) -> str:
         values = [float(r[key]) for r in runs if r[key] is not None]
         if not values:
             return f"{label} -"
-        return f"{label} mean {sum(values) / len(values):.3f} [{min(values):.2f}-{max(values):.2f}]"
+        return f"{label} mean {_mean(values):.3f} [{min(values):.2f}-{max(values):.2f}]"
 
     return (f"{one('recall', 'same-claim recall')}  {one('merge_rate', 'different merged')}  "
             f"{one('accuracy', '3-way accuracy')}")
+
+
+def _mean(values: list[Any]) -> float | None:
+    known = [float(v) for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
 def _fmt_t(t: Thresholds) -> str:
@@ -76,11 +79,6 @@ _BOUNDS = {"recall": ("recall_min", "same", -1), "merge_rate": ("merge_rate_max"
            "accuracy": ("accuracy_min", "n", -1)}
 
 
-def _mean(values: list[Any]) -> float | None:
-    known = [float(v) for v in values if v is not None]
-    return sum(known) / len(known) if known else None
-
-
 def novelty_floors(result: dict[str, Any], margin: float = BASELINE_MARGIN) -> dict[str, Any]:
     """The ``novelty`` entry of eval/baseline.json: the measured figures and their bounds. Recall
     and accuracy floors sit ``margin`` (or one pair's share, when larger) under the measured figure,
@@ -113,7 +111,4 @@ def novelty_floors(result: dict[str, Any], margin: float = BASELINE_MARGIN) -> d
 
 def write_novelty_baseline(result: dict[str, Any], path: Path | None = None) -> None:
     """Pin the ``novelty`` bounds in eval/baseline.json, keeping every other key."""
-    target = Path(path or BASELINE_FILE)
-    data = json.loads(target.read_text(encoding="utf-8"))
-    data["novelty"] = novelty_floors(result)
-    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    pin_baseline({"novelty": novelty_floors(result)}, path)

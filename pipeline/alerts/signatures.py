@@ -98,6 +98,7 @@ _ACTIONS = [(a, f, re.compile(p)) for a, f, p in (
     ("kill", "casualty", r"killed|\bdied\b|\bdead\b|deaths|casualt|losses|wounded|zginęł|zginęli|\branny|"
                          r"rannych|straciła|gestorben|getötet|thiệt mạng|tử vong"),
 )]
+_FAMILY = {action: family for action, family, _ in _ACTIONS}
 # The agent matters for state acts only: "Russian senators ratify" vs "North Korea ratifies".
 _AGENT_ACTIONS = frozenset({"ratify", "summon"})
 # Where forces go matters more than who sends them ("Russia to deploy North Korean troops" and
@@ -211,17 +212,15 @@ def sources_compatible(a: frozenset[str], b: frozenset[str]) -> bool | None:
 
 def event_conflict(a: EventSignature, b: EventSignature) -> str | None:
     """Why two claims cannot report the same event, or None when nothing contradicts it."""
-    families = {f for _, f, _ in _ACTIONS}
-    for family in sorted(families):
-        members = {n for n, f, _ in _ACTIONS if f == family}
-        left, right = a.actions & members, b.actions & members
-        if left and right and left != right:
+    fam_a, fam_b = {_FAMILY[n] for n in a.actions}, {_FAMILY[n] for n in b.actions}
+    for family in sorted(fam_a & fam_b):
+        left = {n for n in a.actions if _FAMILY[n] == family}
+        right = {n for n in b.actions if _FAMILY[n] == family}
+        if left != right:
             return f"different {family} actions: {'/'.join(sorted(left))} vs {'/'.join(sorted(right))}"
     if a.one_sentence and b.one_sentence:
         # One sentence reports one thing: troops sent and troops shelled are two events even in
         # the same words (a longer text may name other acts in passing).
-        fam_a = {f for n, f, _ in _ACTIONS if n in a.actions}
-        fam_b = {f for n, f, _ in _ACTIONS if n in b.actions}
         if fam_a and fam_b and not fam_a & fam_b:
             return f"different kinds of events: {'/'.join(sorted(fam_a))} vs {'/'.join(sorted(fam_b))}"
     for action in _AGENT_ACTIONS:

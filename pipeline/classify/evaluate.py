@@ -312,6 +312,16 @@ def run_eval(classifier: Any, shared_dir: Path = SHARED_DIR, labels_path: Path =
 FLOOR_MARGIN = 0.05
 
 
+def pin_baseline(entries: dict[str, Any], path: Path | None = None) -> Path:
+    """Write ``entries`` (top-level keys) into eval/baseline.json, keeping every other key: each
+    evaluation pins its own entry."""
+    target = Path(path or BASELINE_FILE)
+    data = json.loads(target.read_text(encoding="utf-8")) if target.is_file() else {}
+    data.update(entries)
+    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
 def write_baseline(report: dict[str, Any], path: Path = BASELINE_FILE) -> Path:
     """Pin floors (the measured figures minus a small margin) that the eval gate test enforces."""
     floors: dict[str, dict[str, float]] = {}
@@ -322,8 +332,6 @@ def write_baseline(report: dict[str, Any], path: Path = BASELINE_FILE) -> Path:
                    "sentence_micro_f1": s["sentence_micro"]["f1"]}
         measured[split] = figures
         floors[split] = {k: round(max(0.0, v - FLOOR_MARGIN), 3) for k, v in figures.items()}
-    payload = {"note": "floors = measured - margin; raise them when quality improves, never lower "
-                       "them silently", "margin": FLOOR_MARGIN, "measured": measured,
-               "floors": floors, "thresholds": report["thresholds"]}
-    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    return path
+    return pin_baseline({"note": "floors = measured - margin; raise them when quality improves, never "
+                                 "lower them silently", "margin": FLOOR_MARGIN, "measured": measured,
+                         "floors": floors, "thresholds": report["thresholds"]}, path)

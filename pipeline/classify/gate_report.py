@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.classify.evaluate import BASELINE_FILE
+from pipeline.classify.evaluate import pin_baseline
 
 METHODS = ("hand_tuned", "keyword_rule", "learned")
 SUBSETS = ("headline", "article", "non_english")
@@ -45,10 +44,7 @@ def gate_floors(report: dict[str, Any], margin: float = 0.05) -> dict[str, Any]:
 
 def write_gate_baseline(report: dict[str, Any], margin: float = 0.05, path: Path | None = None) -> None:
     """Pin the gate floors in eval/baseline.json, keeping every other key."""
-    target = Path(path or BASELINE_FILE)
-    data = json.loads(target.read_text(encoding="utf-8"))
-    data["gate"] = gate_floors(report, margin)
-    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    pin_baseline({"gate": gate_floors(report, margin)}, path)
 
 
 def format_gate_report(report: dict[str, Any]) -> str:

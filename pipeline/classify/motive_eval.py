@@ -22,7 +22,6 @@ Per-motive and micro P/R/F1 with percentile-bootstrap 95% intervals (items resam
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.classify.evaluate import BASELINE_FILE, interval95
+from pipeline.classify.evaluate import BASELINE_FILE, interval95, pin_baseline
 from pipeline.classify.gate_eval import BOOTSTRAP, OUTER_FOLDS, SEED, TIME_TEST_SHARE
 from pipeline.classify.gate_model import inner_folds
 from pipeline.classify.head import LEARNED_FILE
@@ -254,10 +253,7 @@ def motive_floors(report: dict[str, Any], methods: Sequence[str] = FLOOR_METHODS
 
 def write_motive_baseline(report: dict[str, Any], path: Path | None = None) -> None:
     """Pin the ``motives_real`` floors in eval/baseline.json, keeping every other key."""
-    target = Path(path or BASELINE_FILE)
-    data = json.loads(target.read_text(encoding="utf-8"))
-    data["motives_real"] = motive_floors(report)
-    target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    pin_baseline({"motives_real": motive_floors(report)}, path)
 
 
 def format_motive_report(report: dict[str, Any]) -> str:

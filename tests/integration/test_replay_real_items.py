@@ -13,7 +13,8 @@ import json
 
 import pytest
 
-from tests.replay_run import BASELINE_FILE, replay
+from pipeline.classify.evaluate import BASELINE_FILE
+from tests.replay_run import replay
 from tests.replay_support import ITEMS_FILE, PAIRS_FILE, load_items, load_pairs
 
 pytestmark = pytest.mark.slow
